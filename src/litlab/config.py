@@ -1,0 +1,116 @@
+"""Where the configs live, and checks that catch a bad config before any work starts."""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from litlab import LitlabError
+
+# Configs sit at the repository root, next to src/ (litlab is installed editable from a clone).
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+def run_dir(ckpt_path: str | None, new_dir: str) -> str:
+    """The run directory: a resumed run continues in the directory of the run it resumes."""
+    if not ckpt_path:
+        return new_dir
+    path = Path(ckpt_path).expanduser().resolve()
+    if path.suffix == ".ckpt":  # <run>/checkpoints/last.ckpt
+        return str(path.parent.parent)
+    return str(path)
+
+
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("litlab_run_dir", run_dir, replace=True)
+
+
+def to_plain(cfg: DictConfig) -> dict:
+    """The config as plain Python values, every ``${...}`` resolved; ``hydra`` itself left out."""
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _accepted(target: Any) -> tuple[dict[str, inspect.Parameter], bool]:
+    """The keyword arguments ``target`` takes, following ``**kwargs`` up the class hierarchy."""
+    params: dict[str, inspect.Parameter] = {}
+    owners = [k for k in target.__mro__ if "__init__" in vars(k)] if inspect.isclass(target) else [
+        target
+    ]
+    for owner in owners:
+        try:
+            sig = inspect.signature(owner.__init__ if inspect.isclass(owner) else owner)
+        except (TypeError, ValueError):
+            return params, True
+        for name, p in sig.parameters.items():
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name != "self":
+                params.setdefault(name, p)
+        if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+            return params, False
+    return params, True
+
+
+def _hints(target: Any) -> dict[str, Any]:
+    func = target.__init__ if inspect.isclass(target) else target
+    try:
+        return typing.get_type_hints(func)
+    except Exception:  # unresolvable annotations: skip the type check, keep the name check
+        return {}
+
+
+_SIMPLE = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
+
+
+def _type_error(value: Any, hint: Any) -> str | None:
+    """A message if ``value`` clearly is not of the simple type ``hint``; None when it fits."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if not all(o in _SIMPLE or o is type(None) for o in options):
+        return None  # not a simple scalar type: not checked here
+    if value is None:
+        return None if type(None) in options else "may not be null"
+    ok = any(
+        isinstance(value, _SIMPLE[o]) and not (o is not bool and isinstance(value, bool))
+        for o in options
+        if o in _SIMPLE
+    )
+    names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
+    return None if ok else f"expects {names}, got {value!r}"
+
+
+def check_targets(cfg: Any, path: str = "") -> None:
+    """Every ``_target_`` exists and accepts the keys its node gives it, with fitting types."""
+    from hydra.utils import get_object
+
+    if isinstance(cfg, ListConfig):
+        for i, item in enumerate(cfg):
+            check_targets(item, f"{path}[{i}]")
+        return
+    if not isinstance(cfg, DictConfig):
+        return
+    where = path or "<root>"
+    if "_target_" in cfg:
+        try:
+            target = get_object(cfg._target_)
+        except Exception as err:
+            raise LitlabError(f"{where}._target_: cannot import {cfg._target_!r} ({err}).") from err
+        params, open_kwargs = _accepted(target)
+        hints = _hints(target)
+        for key in cfg:
+            if str(key).startswith("_"):
+                continue
+            if key not in params and not open_kwargs:
+                raise LitlabError(
+                    f"{where}.{key}: {cfg._target_} takes no argument {key!r}. "
+                    f"It takes: {', '.join(sorted(params)) or 'nothing'}."
+                )
+            if key in hints and not OmegaConf.is_missing(cfg, key):
+                problem = _type_error(cfg[key], hints[key])
+                if problem:
+                    raise LitlabError(f"{where}.{key} {problem}.")
+    for key in cfg:
+        if not OmegaConf.is_missing(cfg, key):
+            check_targets(cfg[key], f"{path}.{key}" if path else str(key))

@@ -1,0 +1,27 @@
+"""``litlab-eval ckpt_path=<checkpoint or run dir>``: test a trained run with its own config."""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from litlab import LitlabError
+from litlab.config import CONFIG_DIR, register_resolvers
+
+register_resolvers()
+
+
+@hydra.main(config_path=str(CONFIG_DIR), config_name="eval", version_base="1.3")
+def main(cfg: DictConfig) -> dict[str, float]:
+    from litlab.run import evaluate
+
+    try:
+        return evaluate(cfg)
+    except LitlabError as err:
+        sys.exit(f"litlab: error: {err}")
+
+
+if __name__ == "__main__":
+    main()

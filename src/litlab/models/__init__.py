@@ -1,0 +1,6 @@
+from litlab.models.base import LitTask
+from litlab.models.classification import BinaryClassifier
+from litlab.models.mnist_cnn import MNISTClassifier
+from litlab.models.regression import PolynomialRegression
+
+__all__ = ["BinaryClassifier", "LitTask", "MNISTClassifier", "PolynomialRegression"]

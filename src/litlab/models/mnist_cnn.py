@@ -1,0 +1,52 @@
+"""A small, fast CNN for 28x28 digits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from litlab.models.base import LitTask
+
+
+def conv_net(channels: Sequence[int], num_classes: int, dropout: float) -> nn.Sequential:
+    """Blocks of conv3x3-BN-ReLU-maxpool; each halves the image, then one linear layer."""
+    layers: list[nn.Module] = []
+    size, c_in = 28, 1
+    for c_out in channels:
+        layers += [
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        ]
+        size, c_in = size // 2, c_out
+    layers += [nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in * size * size, num_classes)]
+    return nn.Sequential(*layers)
+
+
+class MNISTClassifier(LitTask):
+    """Cross-entropy on a ``conv_net``; ``channels`` sets its depth and widths."""
+
+    def __init__(
+        self,
+        channels: Sequence[int] = (16, 32, 64),
+        num_classes: int = 10,
+        dropout: float = 0.0,
+        label_smoothing: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.net = conv_net(channels, num_classes, dropout)
+        self.label_smoothing = label_smoothing
+        self.add_metrics(MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")}))
+
+    def loss_fn(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+
+    def predictions(self, out: torch.Tensor) -> torch.Tensor:
+        return out.argmax(-1)

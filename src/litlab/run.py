@@ -1,0 +1,123 @@
+"""The task wrapper: build everything from the config, fit, test, report, and always clean up."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from litlab import LitlabError, checkpoint
+from litlab.config import check_targets, to_plain
+from litlab.report import print_summary
+
+log = logging.getLogger(__name__)
+
+
+def _build(node: DictConfig | None, what: str, **kwargs):
+    try:
+        return instantiate(node, _convert_="all", **kwargs)
+    except InstantiationException as err:
+        raise LitlabError(f"Could not build {what}: {err}") from err
+
+
+def build_all(cfg: DictConfig, plain: dict):
+    """The datamodule, model and trainer a config describes."""
+    datamodule = _build(cfg.data, "data")
+    model = _build(cfg.model, "model")
+    callbacks = [_build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
+    callbacks.append(checkpoint.SaveRunConfig(plain))
+    loggers = [_build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items() if c]
+    trainer = _build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    return datamodule, model, trainer
+
+
+def _metrics(trainer: L.Trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+
+@rank_zero_only
+def _save_config(plain: dict, output_dir: str) -> None:
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create(plain), Path(output_dir) / "config.yaml")
+
+
+def _resume_from(cfg: DictConfig, plain: dict) -> str | None:
+    if not cfg.get("ckpt_path"):
+        return None
+    path = checkpoint.find_checkpoint(cfg.ckpt_path, prefer="last")
+    checkpoint.check_same_task(checkpoint.run_config(path), plain, path)
+    return str(path)
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Fit and test one run; returns the value of ``cfg.monitor.metric`` for sweeps."""
+    check_targets(cfg)
+    plain = to_plain(cfg)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    ckpt_path = _resume_from(cfg, plain)
+    _save_config(plain, cfg.paths.output_dir)
+    datamodule, model, trainer = build_all(cfg, plain)
+    status = "failed"
+    try:
+        for lg in trainer.loggers:
+            lg.log_hyperparams(plain)
+        metrics: dict[str, float] = {}
+        if cfg.get("train", True):
+            _fit(trainer, model, datamodule, ckpt_path)
+            metrics.update(_metrics(trainer))
+            if hasattr(model, "summary"):
+                fitted = {f"fit/{k}": v for k, v in model.summary().items()}
+                metrics.update(fitted)
+                for lg in trainer.loggers:
+                    lg.log_metrics(fitted, step=trainer.global_step)
+        if cfg.get("test", True):
+            best = _best_checkpoint(trainer)
+            weights = best or (None if cfg.get("train", True) else ckpt_path)
+            trainer.test(model, datamodule, ckpt_path=weights, weights_only=True, verbose=False)
+            metrics.update(_metrics(trainer))
+        print_summary(cfg, metrics, trainer)
+        status = "success"
+        return metrics.get(cfg.monitor.metric)
+    finally:
+        for lg in trainer.loggers:  # loggers are closed even when the run fails
+            lg.finalize(status)
+
+
+def _fit(trainer, model, datamodule, ckpt_path) -> None:
+    try:
+        trainer.fit(model, datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except RuntimeError as err:
+        if "state_dict" in str(err) and ckpt_path:
+            first = str(err).splitlines()[0]
+            raise LitlabError(
+                f"{ckpt_path} does not fit this model ({first}). Resume with the model settings "
+                "of the run that wrote it."
+            ) from err
+        raise
+
+
+def _best_checkpoint(trainer: L.Trainer) -> str | None:
+    cb = trainer.checkpoint_callback
+    return getattr(cb, "best_model_path", None) or None
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Rebuild data and model from the config stored in the checkpoint, then test them."""
+    path = checkpoint.find_checkpoint(cfg.ckpt_path, prefer="best")
+    saved = OmegaConf.create(checkpoint.run_config(path))
+    if cfg.get("data_dir") and "data_dir" in saved.data:
+        saved.data.data_dir = cfg.data_dir
+    if cfg.get("batch_size"):
+        saved.data.eval_batch_size = cfg.batch_size
+    datamodule = _build(saved.data, "data")
+    model = _build(saved.model, "model")
+    trainer = _build(cfg.trainer, "trainer", logger=False, callbacks=[])
+    trainer.test(model, datamodule, ckpt_path=str(path), weights_only=True, verbose=False)
+    metrics = _metrics(trainer)
+    print_summary(OmegaConf.merge(saved, {"paths": {"output_dir": str(path)}}), metrics, trainer)
+    return metrics
