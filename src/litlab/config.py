@@ -114,3 +114,31 @@ def check_targets(cfg: Any, path: str = "") -> None:
     for key in cfg:
         if not OmegaConf.is_missing(cfg, key):
             check_targets(cfg[key], f"{path}.{key}" if path else str(key))
+
+
+def compose(overrides: list[str] | tuple[str, ...] = (), output_dir: str | Path | None = None,
+            config_name: str = "train") -> DictConfig:
+    """A config as ``litlab-train`` would compose it, for notebooks and tests.
+
+    Outside a Hydra app there is no run directory: ``output_dir`` (default: a new temporary
+    directory) stands in for it, and relative paths start from the current directory.
+    """
+    import os
+    import tempfile
+
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    register_resolvers()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = hydra_compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="litlab-"))
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(out.resolve())
+        cfg.hydra.runtime.cwd = os.getcwd()
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg

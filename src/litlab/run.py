@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
@@ -54,8 +55,28 @@ def _resume_from(cfg: DictConfig, plain: dict) -> str | None:
     return str(path)
 
 
+@dataclass
+class Run:
+    """What a finished run leaves in memory: for notebooks, tests and sweeps."""
+
+    cfg: DictConfig
+    datamodule: L.LightningDataModule
+    model: L.LightningModule
+    trainer: L.Trainer
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def objective(self) -> float | None:
+        return self.metrics.get(self.cfg.monitor.metric)
+
+
 def train(cfg: DictConfig) -> float | None:
-    """Fit and test one run; returns the value of ``cfg.monitor.metric`` for sweeps."""
+    """``litlab-train``'s work: fit and test; returns ``cfg.monitor.metric`` for sweeps."""
+    return fit_and_test(cfg).objective
+
+
+def fit_and_test(cfg: DictConfig) -> Run:
+    """Check the config, build everything, fit, test the best checkpoint, print a summary."""
     check_targets(cfg)
     plain = to_plain(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -82,7 +103,7 @@ def train(cfg: DictConfig) -> float | None:
             metrics.update(_metrics(trainer))
         print_summary(cfg, metrics, trainer)
         status = "success"
-        return metrics.get(cfg.monitor.metric)
+        return Run(cfg, datamodule, model, trainer, metrics)
     finally:
         for lg in trainer.loggers:  # loggers are closed even when the run fails
             lg.finalize(status)
