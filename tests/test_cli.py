@@ -1,0 +1,106 @@
+"""The console scripts end to end, in subprocesses, as a user runs them."""
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from tests.conftest import SMALL_MNIST, csv_metrics, run_cli, run_dirs
+
+QUIET = ["callbacks.progress_bar.refresh_rate=0"]
+QUICK = {
+    "linear": ["trainer.max_epochs=3"],
+    "sine": ["trainer.max_epochs=3"],
+    "logistic": ["trainer.max_epochs=3"],
+    "mnist": ["trainer.max_epochs=1", *SMALL_MNIST],
+}
+
+
+@pytest.fixture
+def workdir(tmp_path, mnist_root, monkeypatch):
+    monkeypatch.setenv("LITLAB_DATA_DIR", str(mnist_root))
+    return tmp_path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", sorted(QUICK))
+def test_train_writes_config_checkpoints_and_metrics(workdir, experiment):
+    proc = run_cli("litlab-train", f"experiment={experiment}", *QUICK[experiment], *QUIET,
+                   cwd=workdir)
+    (run_dir,) = run_dirs(workdir, experiment)
+    saved = OmegaConf.load(run_dir / "config.yaml")
+    assert saved.name == experiment and saved.trainer.max_epochs == int(QUICK[experiment][0][-1])
+    assert "${" not in (run_dir / "config.yaml").read_text()
+    assert {"best.ckpt", "last.ckpt"} <= {p.name for p in (run_dir / "checkpoints").iterdir()}
+    metrics = csv_metrics(run_dir)
+    assert {"train/loss_epoch", "val/loss", "test/loss"} <= set(metrics)
+    assert "test/loss" in proc.stdout and str(run_dir) in proc.stdout.replace("\n", "")
+
+
+@pytest.mark.slow
+def test_eval_rebuilds_the_run_from_its_checkpoint_alone(workdir):
+    run_cli("litlab-train", "experiment=logistic", "trainer.max_epochs=5", *QUIET, cwd=workdir)
+    (run_dir,) = run_dirs(workdir, "logistic")
+    trained = csv_metrics(run_dir)["test/acc"]
+    proc = run_cli("litlab-eval", f"ckpt_path={run_dir}/checkpoints/best.ckpt", cwd=workdir)
+    assert "test/acc" in proc.stdout
+    shown = next(line for line in proc.stdout.splitlines() if "test/acc" in line)
+    assert float(shown.split()[-2]) == pytest.approx(trained, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_resume_from_run_dir_continues_in_place(workdir):
+    run_cli("litlab-train", "experiment=linear", "trainer.max_epochs=2", *QUIET, cwd=workdir)
+    (run_dir,) = run_dirs(workdir, "linear")
+    run_cli("litlab-train", "experiment=linear", "trainer.max_epochs=4", f"ckpt_path={run_dir}",
+            *QUIET, cwd=workdir)
+    assert run_dirs(workdir, "linear") == [run_dir]  # no new run dir
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 3
+
+
+@pytest.mark.slow
+def test_ddp_cpu_runs_two_processes_and_writes_once(workdir):
+    run_cli("litlab-train", "experiment=logistic", "trainer=ddp_cpu", "trainer.max_epochs=3",
+            *QUIET, cwd=workdir)
+    (run_dir,) = run_dirs(workdir, "logistic")
+    assert (run_dir / "config.yaml").is_file()
+    saved = OmegaConf.load(run_dir / "config.yaml")
+    assert saved.trainer.devices == 2 and saved.trainer.strategy == "ddp"
+    ddp_acc = csv_metrics(run_dir)["test/acc"]
+    # Each rank saw half of the test set: the synced accuracy is the whole set's.
+    proc = run_cli("litlab-eval", f"ckpt_path={run_dir}", cwd=workdir)
+    shown = next(line for line in proc.stdout.splitlines() if "test/acc" in line)
+    assert float(shown.split()[-2]) == pytest.approx(ddp_acc, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_ddp_cpu_mnist(workdir):
+    run_cli("litlab-train", "trainer=ddp_cpu", "trainer.max_epochs=1", *SMALL_MNIST, *QUIET,
+            cwd=workdir)
+    (run_dir,) = run_dirs(workdir, "mnist")
+    assert csv_metrics(run_dir)["test/acc"] > 0.5
+
+
+def test_misspelt_override_fails_with_hydras_message(workdir):
+    proc = run_cli("litlab-train", "trainer.max_epoch=3", cwd=workdir, check=False)
+    assert proc.returncode != 0
+    assert "Could not override 'trainer.max_epoch'" in proc.stderr
+    assert not (workdir / "logs").exists() or not list((workdir / "logs").rglob("*.ckpt"))
+
+
+def test_missing_mnist_is_one_clear_message(workdir):
+    empty = workdir / "nothing-here"
+    proc = run_cli("litlab-train", f"paths.data_dir={empty}", "data.download=false", cwd=workdir,
+                   check=False)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert f"{empty}/MNIST/raw" in proc.stderr and "paths.data_dir" in proc.stderr
+
+
+def test_checkpoint_of_another_experiment_is_refused(workdir):
+    run_cli("litlab-train", "experiment=linear", "trainer.max_epochs=1", *QUIET, cwd=workdir)
+    (run_dir,) = run_dirs(workdir, "linear")
+    proc = run_cli("litlab-train", "experiment=logistic", f"ckpt_path={run_dir}", cwd=workdir,
+                   check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "comes from experiment 'linear'" in proc.stderr and "experiment=linear" in proc.stderr
