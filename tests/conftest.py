@@ -49,8 +49,12 @@ def mnist_root(tmp_path_factory) -> Path:
     return write_fake_mnist(tmp_path_factory.mktemp("mnist"))
 
 
-SMALL_MNIST = ["data.val_size=200", "data.batch_size=100", "data.eval_batch_size=300",
-               "data.download=false"]
+SMALL_MNIST = [
+    "data.val_size=200",
+    "data.batch_size=100",
+    "data.eval_batch_size=300",
+    "data.download=false",
+]
 
 
 @pytest.fixture
@@ -69,8 +73,9 @@ def cfg_for(tmp_path, mnist_root):
 def run_cli(tool: str, *args: str, cwd: Path, env: dict | None = None, check: bool = True):
     """Run an installed console script the way a user would, quietly, and capture its output."""
     full_env = {**os.environ, "LITLAB_LOG_DIR": str(cwd / "logs"), **(env or {})}
-    proc = subprocess.run([str(BIN / tool), *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [str(BIN / tool), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"{tool} {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc

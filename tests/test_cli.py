@@ -24,8 +24,9 @@ def workdir(tmp_path, mnist_root, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", sorted(QUICK))
 def test_train_writes_config_checkpoints_and_metrics(workdir, experiment):
-    proc = run_cli("litlab-train", f"experiment={experiment}", *QUICK[experiment], *QUIET,
-                   cwd=workdir)
+    proc = run_cli(
+        "litlab-train", f"experiment={experiment}", *QUICK[experiment], *QUIET, cwd=workdir
+    )
     (run_dir,) = run_dirs(workdir, experiment)
     saved = OmegaConf.load(run_dir / "config.yaml")
     assert saved.name == experiment and saved.trainer.max_epochs == int(QUICK[experiment][0][-1])
@@ -51,8 +52,14 @@ def test_eval_rebuilds_the_run_from_its_checkpoint_alone(workdir):
 def test_resume_from_run_dir_continues_in_place(workdir):
     run_cli("litlab-train", "experiment=linear", "trainer.max_epochs=2", *QUIET, cwd=workdir)
     (run_dir,) = run_dirs(workdir, "linear")
-    run_cli("litlab-train", "experiment=linear", "trainer.max_epochs=4", f"ckpt_path={run_dir}",
-            *QUIET, cwd=workdir)
+    run_cli(
+        "litlab-train",
+        "experiment=linear",
+        "trainer.max_epochs=4",
+        f"ckpt_path={run_dir}",
+        *QUIET,
+        cwd=workdir,
+    )
     assert run_dirs(workdir, "linear") == [run_dir]  # no new run dir
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 3
@@ -60,8 +67,14 @@ def test_resume_from_run_dir_continues_in_place(workdir):
 
 @pytest.mark.slow
 def test_ddp_cpu_runs_two_processes_and_writes_once(workdir):
-    run_cli("litlab-train", "experiment=logistic", "trainer=ddp_cpu", "trainer.max_epochs=3",
-            *QUIET, cwd=workdir)
+    run_cli(
+        "litlab-train",
+        "experiment=logistic",
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=3",
+        *QUIET,
+        cwd=workdir,
+    )
     (run_dir,) = run_dirs(workdir, "logistic")
     assert (run_dir / "config.yaml").is_file()
     saved = OmegaConf.load(run_dir / "config.yaml")
@@ -75,8 +88,9 @@ def test_ddp_cpu_runs_two_processes_and_writes_once(workdir):
 
 @pytest.mark.slow
 def test_ddp_cpu_mnist(workdir):
-    run_cli("litlab-train", "trainer=ddp_cpu", "trainer.max_epochs=1", *SMALL_MNIST, *QUIET,
-            cwd=workdir)
+    run_cli(
+        "litlab-train", "trainer=ddp_cpu", "trainer.max_epochs=1", *SMALL_MNIST, *QUIET, cwd=workdir
+    )
     (run_dir,) = run_dirs(workdir, "mnist")
     assert csv_metrics(run_dir)["test/acc"] > 0.5
 
@@ -90,8 +104,9 @@ def test_misspelt_override_fails_with_hydras_message(workdir):
 
 def test_missing_mnist_is_one_clear_message(workdir):
     empty = workdir / "nothing-here"
-    proc = run_cli("litlab-train", f"paths.data_dir={empty}", "data.download=false", cwd=workdir,
-                   check=False)
+    proc = run_cli(
+        "litlab-train", f"paths.data_dir={empty}", "data.download=false", cwd=workdir, check=False
+    )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert f"{empty}/MNIST/raw" in proc.stderr and "paths.data_dir" in proc.stderr
@@ -100,7 +115,8 @@ def test_missing_mnist_is_one_clear_message(workdir):
 def test_checkpoint_of_another_experiment_is_refused(workdir):
     run_cli("litlab-train", "experiment=linear", "trainer.max_epochs=1", *QUIET, cwd=workdir)
     (run_dir,) = run_dirs(workdir, "linear")
-    proc = run_cli("litlab-train", "experiment=logistic", f"ckpt_path={run_dir}", cwd=workdir,
-                   check=False)
+    proc = run_cli(
+        "litlab-train", "experiment=logistic", f"ckpt_path={run_dir}", cwd=workdir, check=False
+    )
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "comes from experiment 'linear'" in proc.stderr and "experiment=linear" in proc.stderr

@@ -46,9 +46,16 @@ def test_every_option_composes_and_instantiates(group, option, tmp_path, mnist_r
 
 
 def test_the_config_groups_cover_the_code():
-    assert {"data", "model", "trainer", "logger", "callbacks", "experiment", "debug", "paths"} <= set(
-        GROUPS
-    )
+    assert {
+        "data",
+        "model",
+        "trainer",
+        "logger",
+        "callbacks",
+        "experiment",
+        "debug",
+        "paths",
+    } <= set(GROUPS)
     for option in ("cpu", "gpu", "mps", "ddp", "ddp_cpu"):
         assert (CONFIG_DIR / "trainer" / f"{option}.yaml").is_file()
 
@@ -60,13 +67,17 @@ def test_unknown_override_is_refused():
 
 def test_wrong_type_is_caught_before_the_run(tmp_path):
     cfg = compose(["trainer.max_epochs=three"], output_dir=tmp_path)
-    with pytest.raises(LitlabError, match=r"trainer.max_epochs expects int or NoneType, got 'three'"):
+    with pytest.raises(
+        LitlabError, match=r"trainer.max_epochs expects int or NoneType, got 'three'"
+    ):
         check_targets(cfg)
 
 
 def test_argument_the_code_does_not_take_is_caught(tmp_path):
     cfg = compose(["experiment=linear", "+data.slop=3"], output_dir=tmp_path)
-    with pytest.raises(LitlabError, match="data.slop: litlab.data.LinearDataModule takes no argument"):
+    with pytest.raises(
+        LitlabError, match="data.slop: litlab.data.LinearDataModule takes no argument"
+    ):
         check_targets(cfg)
 
 

@@ -1,4 +1,4 @@
-"""Checkpoints that describe themselves: each carries the resolved config of the run that wrote it."""
+"""Checkpoints that describe themselves: each carries the resolved config of its run."""
 
 from __future__ import annotations
 

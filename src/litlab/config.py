@@ -38,9 +38,11 @@ def to_plain(cfg: DictConfig) -> dict:
 def _accepted(target: Any) -> tuple[dict[str, inspect.Parameter], bool]:
     """The keyword arguments ``target`` takes, following ``**kwargs`` up the class hierarchy."""
     params: dict[str, inspect.Parameter] = {}
-    owners = [k for k in target.__mro__ if "__init__" in vars(k)] if inspect.isclass(target) else [
-        target
-    ]
+    owners = (
+        [k for k in target.__mro__ if "__init__" in vars(k)]
+        if inspect.isclass(target)
+        else [target]
+    )
     for owner in owners:
         try:
             sig = inspect.signature(owner.__init__ if inspect.isclass(owner) else owner)
@@ -67,7 +69,11 @@ _SIMPLE = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
 
 def _type_error(value: Any, hint: Any) -> str | None:
     """A message if ``value`` clearly is not of the simple type ``hint``; None when it fits."""
-    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    options = (
+        typing.get_args(hint)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType)
+        else (hint,)
+    )
     if not all(o in _SIMPLE or o is type(None) for o in options):
         return None  # not a simple scalar type: not checked here
     if value is None:
@@ -116,8 +122,11 @@ def check_targets(cfg: Any, path: str = "") -> None:
             check_targets(cfg[key], f"{path}.{key}" if path else str(key))
 
 
-def compose(overrides: list[str] | tuple[str, ...] = (), output_dir: str | Path | None = None,
-            config_name: str = "train") -> DictConfig:
+def compose(
+    overrides: list[str] | tuple[str, ...] = (),
+    output_dir: str | Path | None = None,
+    config_name: str = "train",
+) -> DictConfig:
     """A config as ``litlab-train`` would compose it, for notebooks and tests.
 
     Outside a Hydra app there is no run directory: ``output_dir`` (default: a new temporary

@@ -34,6 +34,7 @@ def test_cubic_matches_least_squares_fit_of_sine(cfg_for):
 
 
 def test_polynomial_degree_is_configurable(cfg_for):
-    run = fit_and_test(cfg_for("experiment=sine", "model.degree=5", "logger=none",
-                               "trainer.max_epochs=2"))
+    run = fit_and_test(
+        cfg_for("experiment=sine", "model.degree=5", "logger=none", "trainer.max_epochs=2")
+    )
     assert len(run.model.coefficients) == 6

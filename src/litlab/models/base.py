@@ -1,4 +1,4 @@
-"""What every litlab LightningModule shares: optimizer from config, metrics per stage, safe epochs."""
+"""What every litlab LightningModule shares: optimizer from config, metrics, safe epochs."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ class LitTask(L.LightningModule):
         self.optimizer_factory = optimizer or partial(torch.optim.Adam, lr=1e-3)
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
-        self.register_buffer("_nonfinite_steps", torch.zeros((), dtype=torch.long), persistent=False)
+        self.register_buffer(
+            "_nonfinite_steps", torch.zeros((), dtype=torch.long), persistent=False
+        )
 
     def add_metrics(self, metrics: MetricCollection | None) -> None:
         """Per-stage copies of ``metrics`` (None: the loss is the only metric)."""
@@ -56,8 +58,15 @@ class LitTask(L.LightningModule):
         out = self(x)
         loss = self.loss_fn(out, y)
         # Logged values are aggregated on the device: no .item() or host sync per step.
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
-                 sync_dist=stage != "train", batch_size=len(x))
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=stage == "train",
+            on_epoch=True,
+            prog_bar=True,
+            sync_dist=stage != "train",
+            batch_size=len(x),
+        )
         metrics = getattr(self, f"{stage}_metrics", None)
         if metrics is not None:
             metrics.update(self.predictions(out), y)
@@ -119,5 +128,7 @@ class LitTask(L.LightningModule):
             factory, "keywords", {}
         ):
             steps = self.trainer.estimated_stepping_batches
-            return {"T_max": steps if self.scheduler_interval == "step" else self.trainer.max_epochs}
+            return {
+                "T_max": steps if self.scheduler_interval == "step" else self.trainer.max_epochs
+            }
         return {}

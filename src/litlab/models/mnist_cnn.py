@@ -43,7 +43,9 @@ class MNISTClassifier(LitTask):
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.net = conv_net(channels, num_classes, dropout)
         self.label_smoothing = label_smoothing
-        self.add_metrics(MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")}))
+        self.add_metrics(
+            MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")})
+        )
 
     def loss_fn(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(logits, y, label_smoothing=self.label_smoothing)

@@ -1,0 +1,46 @@
+# `make train` and `make test` set up .venv on first use; ARGS passes arguments through, e.g.
+#   make train ARGS="experiment=linear trainer.max_epochs=5"
+#   make test ARGS="-k mnist -x"
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install train eval test lint format bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e ".[dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)  ## create .venv and install litlab with its dev tools
+
+train: $(STAMP)  ## run the default experiment (MNIST), or the one in ARGS
+	$(BIN)/litlab-train $(ARGS)
+
+eval: $(STAMP)  ## test a checkpoint: make eval ARGS="ckpt_path=logs/.../checkpoints/best.ckpt"
+	$(BIN)/litlab-eval $(ARGS)
+
+test: $(STAMP)  ## run every test, offline
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: $(STAMP)  ## check style with ruff
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: $(STAMP)  ## fix style with ruff
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+bench: $(STAMP)  ## run the benchmarks (real MNIST: LITLAB_DATA_DIR, default ../shared/data)
+	$(BIN)/python -m benchmarks $(ARGS)
+
+clean:  ## remove runs, caches and .venv
+	rm -rf logs outputs multirun wandb .pytest_cache .ruff_cache $(VENV)
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

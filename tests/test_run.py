@@ -1,0 +1,65 @@
+"""The task wrapper: resuming, safe checkpoints, and failures that say what to do."""
+
+import pytest
+import torch
+
+from litlab import LitlabError
+from litlab.checkpoint import run_config
+from litlab.models import PolynomialRegression
+from litlab.run import fit_and_test
+
+EVERY_EPOCH = [
+    "callbacks.model_checkpoint.save_top_k=-1",
+    "callbacks.model_checkpoint.filename='epoch{epoch}'",
+]
+
+
+def test_resume_after_epoch_one_equals_the_uninterrupted_run(cfg_for, tmp_path):
+    args = [
+        "experiment=logistic",
+        "model=mlp_classifier",
+        "logger=none",
+        "trainer.max_epochs=2",
+        "data.batch_size=50",
+        *EVERY_EPOCH,
+    ]
+    full = fit_and_test(cfg_for(*args, "test=false"))
+    # The checkpoint written at the end of epoch 1 is what a run killed then would leave behind.
+    after_one = full.trainer.checkpoint_callback.dirpath + "/epoch0.ckpt"
+    resumed = fit_and_test(cfg_for(*args, "test=false", f"ckpt_path={after_one}"))
+    for a, b in zip(
+        full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+    assert resumed.trainer.current_epoch == 2
+
+
+def test_checkpoints_load_with_weights_only_and_carry_the_config(cfg_for):
+    run = fit_and_test(cfg_for("experiment=linear", "logger=none", "trainer.max_epochs=2"))
+    path = run.trainer.checkpoint_callback.best_model_path
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model = PolynomialRegression(**ckpt["hyper_parameters"])
+    model.load_state_dict(ckpt["state_dict"])
+    assert model.coefficients == pytest.approx(run.model.coefficients)
+    assert run_config(path)["model"]["_target_"] == "litlab.models.PolynomialRegression"
+
+
+def test_nan_loss_stops_with_advice(cfg_for):
+    cfg = cfg_for(
+        "experiment=linear",
+        "logger=none",
+        "model.optimizer.lr=1e30",
+        "model.scheduler=null",
+        "trainer.max_epochs=3",
+    )
+    with pytest.raises(LitlabError, match="NaN or infinite.*Lower model.optimizer.lr"):
+        fit_and_test(cfg)
+
+
+def test_test_only_run_uses_the_given_checkpoint(cfg_for):
+    trained = fit_and_test(cfg_for("experiment=linear", "logger=none", "trainer.max_epochs=5"))
+    path = trained.trainer.checkpoint_callback.best_model_path
+    tested = fit_and_test(
+        cfg_for("experiment=linear", "logger=none", "train=false", f"ckpt_path={path}")
+    )
+    assert tested.metrics["test/loss"] == pytest.approx(trained.metrics["test/loss"], rel=1e-5)
