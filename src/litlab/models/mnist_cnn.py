@@ -13,15 +13,18 @@ from litlab.models.base import LitTask
 
 
 def conv_net(channels: Sequence[int], num_classes: int, dropout: float) -> nn.Sequential:
-    """Blocks of conv3x3-BN-ReLU-maxpool; each halves the image, then one linear layer."""
+    """Blocks of conv3x3-maxpool-BN-ReLU; each halves the image, then one linear layer.
+
+    Pooling before BN and ReLU gives the same kind of features as after, on 4x fewer pixels.
+    """
     layers: list[nn.Module] = []
     size, c_in = 28, 1
     for c_out in channels:
         layers += [
             nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+            nn.MaxPool2d(2),
             nn.BatchNorm2d(c_out),
             nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
         ]
         size, c_in = size // 2, c_out
     layers += [nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in * size * size, num_classes)]
@@ -37,15 +40,22 @@ class MNISTClassifier(LitTask):
         num_classes: int = 10,
         dropout: float = 0.0,
         label_smoothing: float = 0.0,
+        channels_last: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.net = conv_net(channels, num_classes, dropout)
+        # NHWC is what oneDNN (CPU) and cuDNN tensor cores run fastest.
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net.to(memory_format=self.memory_format)
         self.label_smoothing = label_smoothing
         self.add_metrics(
             MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")})
         )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.contiguous(memory_format=self.memory_format))
 
     def loss_fn(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(logits, y, label_smoothing=self.label_smoothing)

@@ -1,0 +1,74 @@
+"""Helpers shared by the benchmarks: interleaved repeats, medians, tables, real MNIST."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = os.environ.get("LITLAB_DATA_DIR", str(ROOT.parent / "shared" / "data"))
+
+
+def interleaved(fns: dict[str, Callable[[], dict]], repeats: int) -> dict[str, list[dict]]:
+    """Run every contender once per round, rounds in a row, so drifting load hits all alike."""
+    results: dict[str, list[dict]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            results[name].append(fn())
+    return results
+
+
+def med(runs: list[dict], key: str) -> float:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else float("nan")
+
+
+def table(title: str, header: list[str], rows: list[list]) -> str:
+    """A Markdown table, printed and returned (so it can go straight into docs/benchmarks.md)."""
+
+    def fmt(v):
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    lines = [f"\n### {title}\n", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in open("/proc/cpuinfo")
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), Python {sys.version.split()[0]}"
+    )
+
+
+class Clock:
+    """A stopwatch that can be paused, for training time that leaves evaluation out."""
+
+    def __init__(self):
+        self.total, self.since = 0.0, None
+
+    def start(self):
+        self.since = time.perf_counter()
+
+    def stop(self):
+        if self.since is not None:
+            self.total += time.perf_counter() - self.since
+            self.since = None

@@ -1,0 +1,152 @@
+"""What the Trainer costs: one training epoch by litlab's Trainer setup vs a hand-written loop.
+
+Same model, data, batches, optimizer, schedule and precision; the loop is what a careful person
+writes by hand. Validation and testing are off for both: this is the training loop alone.
+
+    python -m benchmarks.overhead [--repeats 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback
+
+from benchmarks.common import DATA_DIR, interleaved, med, table
+from litlab.config import compose, to_plain
+from litlab.run import build_all
+
+TASKS = {
+    "mnist": ["experiment=mnist", f"paths.data_dir={DATA_DIR}"],
+    "linear": ["experiment=linear", "data.num_samples=20000", "trainer.max_epochs=1"],
+    "logistic": [
+        "experiment=logistic",
+        "data.num_samples=10000",
+        "data.batch_size=100",
+        "trainer.max_epochs=1",
+    ],
+}
+
+
+class EpochTimer(Callback):
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.seconds = time.perf_counter() - self.t0
+
+
+def setup(task: str, quick: bool):
+    overrides = [
+        *TASKS[task],
+        "trainer.limit_val_batches=0",
+        "test=false",
+        "trainer.num_sanity_val_steps=0",
+        "callbacks.early_stopping=null",
+        "callbacks.model_checkpoint=null",
+    ]
+    if quick:
+        overrides.append("trainer.limit_train_batches=10")
+    cfg = compose(overrides)
+    datamodule, model, trainer = build_all(cfg, to_plain(cfg))
+    datamodule.prepare_data()
+    datamodule.setup()
+    return cfg, datamodule, model, trainer
+
+
+def litlab_epoch(task: str, quick: bool) -> dict:
+    cfg, datamodule, model, trainer = setup(task, quick)
+    timer = EpochTimer()
+    trainer.callbacks.append(timer)
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    trainer.fit(model, datamodule)
+    fit = time.perf_counter() - t0
+    return {"epoch": timer.seconds, "fit": fit, "steps": trainer.global_step}
+
+
+def loop_epoch(task: str, quick: bool) -> dict:
+    """The loop a user would write: same pieces, no framework."""
+    cfg, datamodule, model, trainer = setup(task, quick)
+    net, loss_fn = copy.deepcopy(model.net), model.loss_fn
+    squeeze = task == "logistic"  # BinaryClassifier.forward squeezes its one output
+    memory_format = getattr(model, "memory_format", torch.contiguous_format)
+    net.to(memory_format=memory_format)
+    opt = instantiate(cfg.model.optimizer)(net.parameters())
+    loader = datamodule.train_dataloader()
+    steps = min(len(loader), 10) if quick else len(loader)
+    sched = None
+    if cfg.model.get("scheduler"):
+        sched_kw = (
+            {"total_steps": steps}
+            if "OneCycle" in cfg.model.scheduler._target_
+            else {"T_max": steps}
+        )
+        sched = instantiate(cfg.model.scheduler)(opt, **sched_kw)
+    bf16 = str(cfg.trainer.precision).startswith("bf16")
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    for i, batch in enumerate(loader):
+        if i == steps:
+            break
+        x, y = datamodule.on_after_batch_transfer(batch, 0)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = net(x.contiguous(memory_format=memory_format) if x.dim() == 4 else x)
+            loss = loss_fn(out.squeeze(-1) if squeeze else out, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if sched:
+            sched.step()
+    return {"epoch": time.perf_counter() - t0, "steps": steps}
+
+
+def main(argv: list[str] | None = None) -> str:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--tasks", default="mnist,linear,logistic")
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args(argv)
+    rows = []
+    for task in args.tasks.split(","):
+        res = interleaved(
+            {
+                "loop": lambda t=task: loop_epoch(t, args.quick),
+                "litlab": lambda t=task: litlab_epoch(t, args.quick),
+            },
+            args.repeats,
+        )
+        lit, loop = med(res["litlab"], "epoch"), med(res["loop"], "epoch")
+        steps = res["litlab"][0]["steps"]
+        rows.append(
+            [
+                task,
+                steps,
+                loop,
+                lit,
+                lit / loop,
+                1e6 * (lit - loop) / steps,
+                med(res["litlab"], "fit") - lit,
+            ]
+        )
+    return table(
+        "Trainer overhead: one training epoch (median of interleaved repeats)",
+        [
+            "task",
+            "steps",
+            "hand loop s",
+            "litlab s",
+            "ratio",
+            "extra us/step",
+            "one-off fit setup s",
+        ],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()

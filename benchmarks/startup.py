@@ -1,0 +1,82 @@
+"""Start-up: `litlab-train --help`, and process start to the first training step.
+
+python -m benchmarks.startup [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import DATA_DIR, ROOT, interleaved, med, table
+
+BIN = Path(sys.executable).parent
+
+
+def wall(cmd: list[str]) -> dict:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+    return {"s": time.perf_counter() - t0}
+
+
+def to_first_step(cmd: list[str], stamp: str) -> dict:
+    t0 = time.time()
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+    return {"s": float(Path(stamp).read_text()) - t0}
+
+
+def main(argv: list[str] | None = None) -> str:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args(argv)
+    repeats = 1 if args.quick else args.repeats
+    tmp = tempfile.mkdtemp()
+    help_res = interleaved(
+        {
+            "python": lambda: wall([sys.executable, "-c", "pass"]),
+            "help": lambda: wall([str(BIN / "litlab-train"), "--help"]),
+        },
+        repeats,
+    )
+    step_res = interleaved(
+        {
+            "plain": lambda: to_first_step(
+                [sys.executable, "-m", "benchmarks.plain_first_step", DATA_DIR, f"{tmp}/p"],
+                f"{tmp}/p",
+            ),
+            "litlab": lambda: to_first_step(
+                [
+                    sys.executable,
+                    "-m",
+                    "litlab.train",
+                    f"paths.data_dir={DATA_DIR}",
+                    f"paths.log_dir={tmp}/logs",
+                    "logger=none",
+                    "+callbacks.first._target_=benchmarks.probes.FirstStep",
+                    f"+callbacks.first.out={tmp}/l",
+                ],
+                f"{tmp}/l",
+            ),
+        },
+        repeats,
+    )
+    plain, lit = med(step_res["plain"], "s"), med(step_res["litlab"], "s")
+    return table(
+        "Start-up (median wall seconds)",
+        ["what", "seconds", "vs baseline"],
+        [
+            ["python -c pass", med(help_res["python"], "s"), ""],
+            ["litlab-train --help", med(help_res["help"], "s"), ""],
+            ["plain PyTorch script: start to first step", plain, ""],
+            ["litlab-train: start to first step", lit, f"+{lit - plain:.2f} s"],
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

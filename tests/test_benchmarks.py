@@ -1,0 +1,30 @@
+"""The benchmark scripts keep working: each runs end to end at tiny sizes on fake MNIST.
+
+They print timings; nothing here asserts a time.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.mark.slow
+def test_every_benchmark_runs_and_prints_its_table(mnist_root):
+    env = {**os.environ, "LITLAB_DATA_DIR": str(mnist_root)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for title in ("Start-up", "Data pipeline", "Trainer overhead", "Time to 99% test accuracy"):
+        assert f"### {title}" in proc.stdout
+    assert "| litlab-train (mnist experiment) |" in proc.stdout
