@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--quick", action="store_true")
     args = p.parse_args(argv)
     limit = 10 if args.quick else args.batches
-    dm = MNISTDataModule(DATA_DIR, batch_size=args.batch_size, download=False)
+    dm = MNISTDataModule(
+        DATA_DIR, batch_size=args.batch_size, download=False, val_size=200 if args.quick else 5000
+    )
     dm.setup()
     tv_loader, _ = mnist_loaders(DATA_DIR, args.batch_size, seed=0)
     res = interleaved(

@@ -50,7 +50,11 @@ def setup(task: str, quick: bool):
         "callbacks.model_checkpoint=null",
     ]
     if quick:
-        overrides.append("trainer.limit_train_batches=10")
+        overrides += (
+            ["trainer.limit_train_batches=10", "data.val_size=200"]
+            if task == "mnist"
+            else ["trainer.limit_train_batches=10"]
+        )
     cfg = compose(overrides)
     datamodule, model, trainer = build_all(cfg, to_plain(cfg))
     datamodule.prepare_data()

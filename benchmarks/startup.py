@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> str:
                     "logger=none",
                     "+callbacks.first._target_=benchmarks.probes.FirstStep",
                     f"+callbacks.first.out={tmp}/l",
+                    *(["data.val_size=200"] if args.quick else []),
                 ],
                 f"{tmp}/l",
             ),

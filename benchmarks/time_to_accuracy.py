@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> str:
             "trainer.limit_train_batches=20",
             "trainer.limit_val_batches=2",
             "trainer.limit_test_batches=2",
+            "data.val_size=200",
         ]
         if args.quick
         else []
