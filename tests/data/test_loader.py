@@ -12,7 +12,10 @@ def test_batches_cover_the_data_once_and_in_order_without_shuffle():
 
 def test_shuffle_depends_on_seed_and_epoch_only():
     x = y = torch.arange(100)
-    a, b = TensorLoader(x, y, 10, shuffle=True, seed=1), TensorLoader(x, y, 10, shuffle=True, seed=1)
+    a, b = (
+        TensorLoader(x, y, 10, shuffle=True, seed=1),
+        TensorLoader(x, y, 10, shuffle=True, seed=1),
+    )
     first = torch.cat([t for t, _ in a])
     assert torch.equal(first, torch.cat([t for t, _ in b]))  # same seed and epoch: same order
     assert not torch.equal(first, torch.arange(100))

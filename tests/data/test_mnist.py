@@ -28,8 +28,9 @@ def test_test_split_never_touches_train_or_val(mnist_root):
 
 
 def test_val_split_is_seeded(mnist_root):
-    a, b, c = (MNISTDataModule(str(mnist_root), val_size=200, seed=s, download=False)
-               for s in (0, 0, 1))
+    a, b, c = (
+        MNISTDataModule(str(mnist_root), val_size=200, seed=s, download=False) for s in (0, 0, 1)
+    )
     for dm in (a, b, c):
         dm.setup()
     assert torch.equal(a.splits["val"][1], b.splits["val"][1])

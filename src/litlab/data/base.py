@@ -11,7 +11,7 @@ Split = tuple[torch.Tensor, torch.Tensor]
 
 
 class TensorDataModule(L.LightningDataModule):
-    """Subclasses implement ``build()``, returning ``{"train": (x, y), "val": ..., "test": ...}``."""
+    """Subclasses implement ``build()``: ``{"train": (x, y), "val": ..., "test": ...}``."""
 
     def __init__(self, batch_size: int, eval_batch_size: int | None = None, seed: int = 0):
         super().__init__()

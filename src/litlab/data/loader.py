@@ -1,4 +1,4 @@
-"""Batches straight from in-memory tensors: one indexing op per batch instead of one call per sample."""
+"""Batches straight from in-memory tensors: one indexing op per batch, not one call per sample."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ RAW_FILES = (
 
 
 class MNISTDataModule(TensorDataModule):
-    """Train/val: a seeded split of the 60k training images. Test: the official 10k, never trained on."""
+    """Train/val: a seeded split of the 60k training images. Test: the official 10k, never seen."""
 
     def __init__(
         self,
@@ -53,10 +53,11 @@ class MNISTDataModule(TensorDataModule):
     def _read_all(self, download: bool) -> tuple[Split, Split]:
         try:
             return self._read(True, download), self._read(False, download)
-        except Exception as err:  # torchvision raises RuntimeError, OSError, URLError, ValueError...
+        except Exception as err:  # torchvision: RuntimeError, OSError, URLError, ValueError...
             found = sorted(p.name for p in self.raw_dir.glob("*")) if self.raw_dir.is_dir() else []
             raise LitlabError(
-                f"MNIST could not be read from {self.raw_dir} ({type(err).__name__}: {_first_line(err)}). "
+                f"MNIST could not be read from {self.raw_dir} "
+                f"({type(err).__name__}: {_first_line(err)}). "
                 f"Found: {found or 'nothing'}. Put the four raw files {', '.join(RAW_FILES)} "
                 "there (or let the run download them, with internet access), or point "
                 "paths.data_dir (environment variable LITLAB_DATA_DIR) at a directory "
