@@ -26,8 +26,15 @@ def run_dir(ckpt_path: str | None, new_dir: str) -> str:
     return str(path)
 
 
+def wandb_mode() -> str:
+    from litlab.tracking import wandb_mode  # imports Lightning: only once a config is resolved
+
+    return wandb_mode()
+
+
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("litlab_run_dir", run_dir, replace=True)
+    OmegaConf.register_new_resolver("litlab_wandb_mode", wandb_mode, replace=True)
 
 
 def to_plain(cfg: DictConfig) -> dict:
