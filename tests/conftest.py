@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import struct
 import subprocess
@@ -92,3 +93,8 @@ def csv_metrics(run_dir: Path) -> dict[str, float]:
         for row in csv.DictReader(f):
             last.update({k: float(v) for k, v in row.items() if v not in ("", None)})
     return last
+
+
+def final_metrics(run_dir: Path) -> dict[str, float]:
+    """The final metrics a run recorded in its manifest (any logger, or none)."""
+    return json.loads((run_dir / "run.json").read_text())["metrics"]

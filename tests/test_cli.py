@@ -1,10 +1,12 @@
 """The console scripts end to end, in subprocesses, as a user runs them."""
 
+import json
+
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.conftest import SMALL_MNIST, csv_metrics, run_cli, run_dirs
+from tests.conftest import SMALL_MNIST, final_metrics, run_cli, run_dirs
 
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]
 QUICK = {
@@ -18,6 +20,7 @@ QUICK = {
 @pytest.fixture
 def workdir(tmp_path, mnist_root, monkeypatch):
     monkeypatch.setenv("LITLAB_DATA_DIR", str(mnist_root))
+    monkeypatch.setenv("WANDB_MODE", "offline")  # the default logger, even where you are logged in
     return tmp_path
 
 
@@ -32,7 +35,7 @@ def test_train_writes_config_checkpoints_and_metrics(workdir, experiment):
     assert saved.name == experiment and saved.trainer.max_epochs == int(QUICK[experiment][0][-1])
     assert "${" not in (run_dir / "config.yaml").read_text()
     assert {"best.ckpt", "last.ckpt"} <= {p.name for p in (run_dir / "checkpoints").iterdir()}
-    metrics = csv_metrics(run_dir)
+    metrics = final_metrics(run_dir)
     assert {"train/loss_epoch", "val/loss", "test/loss"} <= set(metrics)
     assert "test/loss" in proc.stdout and str(run_dir) in proc.stdout.replace("\n", "")
 
@@ -41,7 +44,7 @@ def test_train_writes_config_checkpoints_and_metrics(workdir, experiment):
 def test_eval_rebuilds_the_run_from_its_checkpoint_alone(workdir):
     run_cli("litlab-train", "experiment=logistic", "trainer.max_epochs=5", *QUIET, cwd=workdir)
     (run_dir,) = run_dirs(workdir, "logistic")
-    trained = csv_metrics(run_dir)["test/acc"]
+    trained = final_metrics(run_dir)["test/acc"]
     proc = run_cli("litlab-eval", f"ckpt_path={run_dir}/checkpoints/best.ckpt", cwd=workdir)
     assert "test/acc" in proc.stdout
     shown = next(line for line in proc.stdout.splitlines() if "test/acc" in line)
@@ -79,7 +82,10 @@ def test_ddp_cpu_runs_two_processes_and_writes_once(workdir):
     assert (run_dir / "config.yaml").is_file()
     saved = OmegaConf.load(run_dir / "config.yaml")
     assert saved.trainer.devices == 2 and saved.trainer.strategy == "ddp"
-    ddp_acc = csv_metrics(run_dir)["test/acc"]
+    ddp_acc = final_metrics(run_dir)["test/acc"]
+    # Rank 0 alone wrote the manifest and created the (offline) wandb run.
+    assert len(list((run_dir / "wandb").glob("offline-run-*"))) == 1
+    assert json.loads((run_dir / "run.json").read_text())["hardware"]["world_size"] == 2
     # Each rank saw half of the test set: the synced accuracy is the whole set's.
     proc = run_cli("litlab-eval", f"ckpt_path={run_dir}", cwd=workdir)
     shown = next(line for line in proc.stdout.splitlines() if "test/acc" in line)
@@ -92,7 +98,7 @@ def test_ddp_cpu_mnist(workdir):
         "litlab-train", "trainer=ddp_cpu", "trainer.max_epochs=1", *SMALL_MNIST, *QUIET, cwd=workdir
     )
     (run_dir,) = run_dirs(workdir, "mnist")
-    assert csv_metrics(run_dir)["test/acc"] > 0.5
+    assert final_metrics(run_dir)["test/acc"] > 0.5
 
 
 def test_misspelt_override_fails_with_hydras_message(workdir):

@@ -43,6 +43,8 @@ def test_every_option_composes_and_instantiates(group, option, tmp_path, mnist_r
         assert obj is not None, path
         if path.startswith("logger.") and hasattr(obj, "experiment"):
             obj.finalize("success")
+            if path == "logger.wandb":
+                obj.experiment.finish()  # else the next WandbLogger in this process joins it
 
 
 def test_the_config_groups_cover_the_code():

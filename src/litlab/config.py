@@ -47,9 +47,16 @@ def fast_precision(accelerator: str) -> str:
     return "32-true"
 
 
+def wandb_mode() -> str:
+    from litlab.tracking import wandb_mode  # imports Lightning: only once a config is resolved
+
+    return wandb_mode()
+
+
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("litlab_run_dir", run_dir, replace=True)
     OmegaConf.register_new_resolver("litlab_fast_precision", fast_precision, replace=True)
+    OmegaConf.register_new_resolver("litlab_wandb_mode", wandb_mode, replace=True)
 
 
 def to_plain(cfg: DictConfig) -> dict:

@@ -9,11 +9,13 @@ from pathlib import Path
 import lightning as L
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from litlab import LitlabError, checkpoint
+from litlab import LitlabError, checkpoint, tracking
 from litlab.config import check_targets, to_plain
+from litlab.manifest import Manifest
 from litlab.report import print_summary
 
 log = logging.getLogger(__name__)
@@ -26,15 +28,31 @@ def _build(node: DictConfig | None, what: str, **kwargs):
         raise LitlabError(f"Could not build {what}: {err}") from err
 
 
-def build_all(cfg: DictConfig, plain: dict):
+def build_all(cfg: DictConfig, plain: dict, manifest: Manifest | None = None):
     """The datamodule, model and trainer a config describes."""
     datamodule = _build(cfg.data, "data")
     model = _build(cfg.model, "model")
     callbacks = [_build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
     callbacks.append(checkpoint.SaveRunConfig(plain))
-    loggers = [_build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items() if c]
+    loggers = [
+        _build_logger(k, c, plain, manifest) for k, c in (cfg.get("logger") or {}).items() if c
+    ]
     trainer = _build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     return datamodule, model, trainer
+
+
+def _build_logger(key: str, node: DictConfig, plain: dict, manifest: Manifest | None):
+    if node.get("_target_") != "lightning.pytorch.loggers.WandbLogger":
+        return _build(node, f"logger.{key}")
+    # A resumed run continues its wandb run: same id, read back from the run dir's manifest.
+    resumed = manifest.previous_wandb if manifest and plain.get("ckpt_path") else None
+    extra = tracking.wandb_init_kwargs(plain["logger"][key], resumed)
+    if manifest and "id" in extra:
+        manifest.update(wandb={"id": extra["id"], "mode": plain["logger"][key].get("mode")})
+    logger = _build(node, f"logger.{key}", **extra)
+    # Lightning always passes anonymous=None, which makes wandb print a deprecation warning.
+    getattr(logger, "_wandb_init", {}).pop("anonymous", None)
+    return logger
 
 
 def _metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -76,18 +94,36 @@ def train(cfg: DictConfig) -> float | None:
 
 
 def fit_and_test(cfg: DictConfig) -> Run:
-    """Check the config, build everything, fit, test the best checkpoint, print a summary."""
+    """Check the config, build everything, fit, test the best checkpoint, print a summary.
+
+    ``run.json`` in the run dir says how it went, even when it fails before anything is built.
+    """
+    with Manifest(cfg.paths.output_dir) as manifest:
+        return _fit_and_test(cfg, manifest)
+
+
+def _fit_and_test(cfg: DictConfig, manifest: Manifest) -> Run:
     check_targets(cfg)
-    plain = to_plain(cfg)
+    plain = tracking.redact(to_plain(cfg))  # what is saved and logged: no secret in it
+    manifest.update(name=cfg.name, seed=cfg.seed, config=plain)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     ckpt_path = _resume_from(cfg, plain)
     _save_config(plain, cfg.paths.output_dir)
-    datamodule, model, trainer = build_all(cfg, plain)
+    datamodule, model, trainer = build_all(cfg, plain, manifest)
+    info = {
+        "overrides": manifest.data["overrides"],
+        "git": manifest.data["git"],
+        "versions": manifest.data["versions"],
+        "hardware": tracking.hardware(trainer),
+        "parameters": tracking.parameter_counts(model),
+    }
+    manifest.update(hardware=info["hardware"], parameters=info["parameters"])
     status = "failed"
+    metrics: dict[str, float] = {}
     try:
         for lg in trainer.loggers:
             lg.log_hyperparams(plain)
-        metrics: dict[str, float] = {}
+        tracking.log_run_info(trainer.loggers, info)
         if cfg.get("train", True):
             _fit(trainer, model, datamodule, ckpt_path)
             metrics.update(_metrics(trainer))
@@ -107,6 +143,31 @@ def fit_and_test(cfg: DictConfig) -> Run:
     finally:
         for lg in trainer.loggers:  # loggers are closed even when the run fails
             lg.finalize(status)
+        wandb_run = tracking.finish_wandb(trainer.loggers, metrics, failed=status != "success")
+        manifest.interrupted = trainer.interrupted
+        manifest.update(
+            metrics=metrics,
+            checkpoints=_checkpoints(trainer),
+            figures=sorted(str(p) for p in Path(cfg.paths.output_dir).glob("figures/*.png")),
+            loggers=_logger_dirs(trainer),
+            **({"wandb": wandb_run} if wandb_run else {}),
+        )
+
+
+def _checkpoints(trainer: L.Trainer) -> dict[str, str | None]:
+    cb = trainer.checkpoint_callback
+    return {
+        "best": getattr(cb, "best_model_path", None) or None,
+        "last": getattr(cb, "last_model_path", None) or None,
+    }
+
+
+def _logger_dirs(trainer: L.Trainer) -> dict[str, str]:
+    return {
+        type(lg).__name__: str(Path(lg.log_dir))
+        for lg in trainer.loggers
+        if getattr(lg, "log_dir", None) and not isinstance(lg, WandbLogger)
+    }
 
 
 def _fit(trainer, model, datamodule, ckpt_path) -> None:

@@ -87,6 +87,26 @@ class LitTask(L.LightningModule):
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self.predictions(self(batch[0]))
 
+    def figures(self, datamodule) -> dict:
+        """``{name: matplotlib Figure}`` worth looking at after testing; drawn by the ``figures``
+        callback (``litlab.figures``), once, on rank 0. Tasks override this; default: none."""
+        return {}
+
+    @torch.no_grad()
+    def predict_split(self, datamodule, split: str = "test", batch_size: int = 1000):
+        """``(x, y, outputs)`` of a whole split, on the CPU. ``x`` as stored (e.g. uint8 images);
+        the model sees it after the datamodule's ``on_after_batch_transfer``, as in training."""
+        x, y = datamodule.splits[split]
+        was_training = self.training
+        self.eval()
+        outs = []
+        for i in range(0, len(x), batch_size):
+            batch = (x[i : i + batch_size].to(self.device), y[i : i + batch_size].to(self.device))
+            inputs, _ = datamodule.on_after_batch_transfer(batch, 0)
+            outs.append(self(inputs).float().cpu())
+        self.train(was_training)
+        return x, y, torch.cat(outs)
+
     def on_train_epoch_start(self) -> None:
         # Randomness (dropout, augmentation) becomes a function of (seed, epoch, rank), so a run
         # resumed at an epoch boundary continues exactly like the uninterrupted one.

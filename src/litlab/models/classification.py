@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAccuracy
@@ -29,3 +30,20 @@ class BinaryClassifier(LitTask):
 
     def predictions(self, out):
         return out.sigmoid()
+
+    def figures(self, datamodule) -> dict:
+        if self.hparams.in_features != 2:
+            return {}  # a boundary in more than two dimensions is not one picture
+        from litlab.plots import decision_boundary
+
+        x, y, out = self.predict_split(datamodule, "test")
+        acc = ((out.sigmoid() > 0.5).float() == y).float().mean().item()
+        lo, hi = x.min(0).values - 0.5, x.max(0).values + 0.5
+        xx, yy = torch.meshgrid(
+            torch.linspace(lo[0], hi[0], 200), torch.linspace(lo[1], hi[1], 200), indexing="xy"
+        )
+        with torch.no_grad():
+            grid = torch.stack([xx.flatten(), yy.flatten()], 1).to(self.device)
+            prob = self(grid).sigmoid().cpu().reshape(xx.shape)
+        title = f"test accuracy {acc:.2%}"
+        return {"decision_boundary": decision_boundary(x, y, xx, yy, prob, title)}

@@ -62,3 +62,26 @@ class MNISTClassifier(LitTask):
 
     def predictions(self, out: torch.Tensor) -> torch.Tensor:
         return out.argmax(-1)
+
+    def figures(self, datamodule, count: int = 32) -> dict:
+        from litlab.plots import confusion_matrix, digit_grid
+
+        x, y, out = self.predict_split(datamodule, "test")
+        pred = out.argmax(-1)
+        k = self.hparams.num_classes
+        matrix = torch.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+        wrong = pred != y
+        # The mistakes first, most confident first; if there are fewer than `count`, the least
+        # confident right answers fill the grid.
+        confidence = out.softmax(-1).max(-1).values
+        order = torch.argsort(torch.where(wrong, 2 + confidence, 1 - confidence), descending=True)
+        shown = order[:count]
+        title = f"{int(wrong.sum())} of {len(y)} test digits misclassified"
+        if wrong.sum() < count:
+            title += " (then the least confident right answers)"
+        return {
+            "confusion_matrix": confusion_matrix(
+                matrix, f"test accuracy {1 - wrong.float().mean():.2%}"
+            ),
+            "misclassified": digit_grid(x[shown], pred[shown], y[shown], title),
+        }

@@ -35,6 +35,19 @@ class PolynomialRegression(LitTask):
         linear = self.net[1]
         return [linear.bias.item(), *linear.weight.flatten().tolist()]
 
+    def figures(self, datamodule) -> dict:
+        from litlab.plots import regression_fit
+
+        x, y = datamodule.splits["test"]
+        grid = torch.linspace(x.min().item(), x.max().item(), 200, device=self.device)[:, None]
+        with torch.no_grad():
+            fitted = self(grid).cpu()
+        terms = " + ".join(
+            f"{c:.3g}" + (f" x^{i}" if i > 1 else " x" if i else "")
+            for i, c in enumerate(self.coefficients)
+        )
+        return {"fit": regression_fit(x, y, grid.cpu(), fitted, f"y = {terms}")}
+
     def summary(self) -> dict[str, float]:
         c = self.coefficients
         if len(c) == 2:

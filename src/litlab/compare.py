@@ -1,0 +1,107 @@
+"""Runs side by side: one row per run dir, read from the ``run.json`` each run leaves.
+
+    python -m litlab.compare logs/logistic                  # every run under a folder, as CSV
+    python -m litlab.compare logs/*/runs/* -k model.optimizer.lr -o runs.csv
+
+In Python, ``read_runs(paths)`` gives the rows (dicts), ``to_frame(rows)`` a pandas DataFrame
+(pandas is optional), ``to_csv(rows)`` the CSV text. Works with any logger, ``logger=none``
+included: the final metrics are in the manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from litlab.manifest import FILENAME, read
+
+COLUMNS = ("run_dir", "name", "status", "seed", "start_time", "overrides")
+
+
+def find_runs(paths: Iterable[str | Path]) -> list[Path]:
+    """Run dirs: each path is one, or a folder searched for them (multiruns included)."""
+    found: set[Path] = set()
+    for path in map(Path, paths):
+        if (path / FILENAME).is_file():
+            found.add(path)
+        elif path.is_dir():
+            found.update(p.parent for p in path.rglob(FILENAME))
+    return sorted(found)
+
+
+def _lookup(config: dict, dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def read_runs(paths: Iterable[str | Path], config_keys: Iterable[str] = ()) -> list[dict]:
+    """One row per run: who it was, how it ended, chosen config values, then its final metrics."""
+    rows = []
+    for run_dir in find_runs(paths):
+        m = read(run_dir)
+        row = {
+            "run_dir": str(run_dir),
+            "name": m.get("name"),
+            "status": m.get("status"),
+            "seed": m.get("seed"),
+            "start_time": m.get("start_time"),
+            "overrides": " ".join(m.get("overrides") or []),
+        }
+        row.update({key: _lookup(m.get("config") or {}, key) for key in config_keys})
+        row.update(m.get("metrics") or {})
+        rows.append(row)
+    return rows
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    fixed = [c for c in seen if c in COLUMNS or "/" not in c]
+    return fixed + sorted(c for c in seen if c not in fixed)  # metrics sorted: val/ next to val/
+
+
+def to_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=_columns(rows), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def to_frame(rows: list[dict]):
+    """The rows as a pandas DataFrame (``pip install pandas``)."""
+    try:
+        import pandas as pd
+    except ImportError as err:
+        raise ImportError("to_frame needs pandas: pip install pandas (or use to_csv)") from err
+    return pd.DataFrame(rows, columns=_columns(rows))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m litlab.compare", description=__doc__)
+    parser.add_argument("paths", nargs="+", help="run dirs, or folders holding run dirs")
+    parser.add_argument("-k", "--key", action="append", default=[], help="a config value column")
+    parser.add_argument("-o", "--output", help="write the CSV here instead of printing it")
+    args = parser.parse_args(argv)
+    rows = read_runs(args.paths, args.key)
+    if not rows:
+        sys.exit(f"litlab: error: no run dir ({FILENAME}) under {' '.join(args.paths)}")
+    text = to_csv(rows)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+from litlab.data.base import TensorDataModule
+from litlab.data.mnist import MNISTDataModule
+from litlab.data.synthetic import BlobsDataModule, LinearDataModule, SineDataModule
+
+__all__ = [
+    "BlobsDataModule",
+    "LinearDataModule",
+    "MNISTDataModule",
+    "SineDataModule",
+    "TensorDataModule",
+]

@@ -1,0 +1,55 @@
+"""The one DataModule shape every litlab task uses: tensors in memory, batches by slicing."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+
+from litlab.data.loader import TensorLoader
+
+Split = tuple[torch.Tensor, torch.Tensor]
+
+
+class TensorDataModule(L.LightningDataModule):
+    """Subclasses implement ``build()``: ``{"train": (x, y), "val": ..., "test": ...}``."""
+
+    def __init__(self, batch_size: int, eval_batch_size: int | None = None, seed: int = 0):
+        super().__init__()
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.seed = seed
+        self.splits: dict[str, Split] = {}
+
+    def build(self) -> dict[str, Split]:
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.splits:
+            self.splits = self.build()
+
+    def _loader(self, split: str, train: bool = False) -> TensorLoader:
+        self.setup()
+        x, y = self.splits[split]
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        return TensorLoader(
+            x,
+            y,
+            self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            seed=self.seed,
+            rank=rank,
+            world_size=world,
+        )
+
+    def train_dataloader(self) -> TensorLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> TensorLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> TensorLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> TensorLoader:
+        return self._loader("test")

@@ -1,0 +1,42 @@
+"""The ``figures`` callback: after testing, the model's pictures go to PNG files and the loggers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+
+class Figures(Callback):
+    """Asks the model for ``figures(datamodule)`` once testing ends (not every epoch: pictures
+    cost time) and saves each as ``<dirpath>/<name>.png``, logged to wandb and TensorBoard as
+    ``figures/<name>``. Rank 0 only. A model without a ``figures`` method gets none."""
+
+    def __init__(self, dirpath: str, dpi: int = 100):
+        self.dirpath = Path(dirpath)
+        self.dpi = dpi
+        self.saved: list[Path] = []
+
+    @rank_zero_only
+    def on_test_end(self, trainer, pl_module) -> None:
+        make = getattr(pl_module, "figures", None)
+        if make is None or trainer.datamodule is None:
+            return
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        for name, fig in make(trainer.datamodule).items():
+            path = self.dirpath / f"{name}.png"
+            fig.savefig(path, dpi=self.dpi)
+            self.saved.append(path)
+            self._log(trainer, name, fig, path)
+
+    def _log(self, trainer, name: str, fig, path: Path) -> None:
+        step = trainer.global_step
+        for lg in trainer.loggers:
+            if isinstance(lg, WandbLogger):
+                lg.log_image(f"figures/{name}", [str(path)], step=step)
+            elif isinstance(lg, TensorBoardLogger):
+                from litlab.plots import to_rgb
+
+                lg.experiment.add_image(f"figures/{name}", to_rgb(fig), step, dataformats="HWC")
