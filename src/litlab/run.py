@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,12 +27,13 @@ def _build(node: DictConfig | None, what: str, **kwargs):
         raise LitlabError(f"Could not build {what}: {err}") from err
 
 
-def build_all(cfg: DictConfig, plain: dict):
-    """The datamodule, model and trainer a config describes."""
+def build_all(cfg: DictConfig, plain: dict, extra_callbacks: Sequence = ()):
+    """The datamodule, model and trainer a config describes (plus callbacks given in code)."""
     datamodule = _build(cfg.data, "data")
     model = _build(cfg.model, "model")
     callbacks = [_build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
     callbacks.append(checkpoint.SaveRunConfig(plain))
+    callbacks.extend(extra_callbacks)
     loggers = [_build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items() if c]
     trainer = _build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     return datamodule, model, trainer
@@ -75,14 +77,17 @@ def train(cfg: DictConfig) -> float | None:
     return fit_and_test(cfg).objective
 
 
-def fit_and_test(cfg: DictConfig) -> Run:
-    """Check the config, build everything, fit, test the best checkpoint, print a summary."""
+def fit_and_test(cfg: DictConfig, callbacks: Sequence = ()) -> Run:
+    """Check the config, build everything, fit, test the best checkpoint, print a summary.
+
+    ``callbacks`` join the configured ones: sweeps add Optuna's pruning callback this way.
+    """
     check_targets(cfg)
     plain = to_plain(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     ckpt_path = _resume_from(cfg, plain)
     _save_config(plain, cfg.paths.output_dir)
-    datamodule, model, trainer = build_all(cfg, plain)
+    datamodule, model, trainer = build_all(cfg, plain, callbacks)
     status = "failed"
     try:
         for lg in trainer.loggers:
