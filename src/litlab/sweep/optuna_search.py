@@ -14,6 +14,7 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +100,8 @@ def _storage(sweep: Sweep, heartbeat: int):
     import optuna
     from optuna.storages import RDBStorage
 
+    # Heartbeats are marked experimental in Optuna, and are what makes a killed trial recoverable.
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     # A trial whose process died (killed, node lost) is failed and its point retried once.
     try:  # Optuna >= 4.9
         from optuna.storages import RetryHeartbeatStaleTrialCallback

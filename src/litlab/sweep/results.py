@@ -167,7 +167,7 @@ def write_results(
     md = [
         f"# Sweep results: {metric} ({direction} is better)",
         "",
-        f"{len(ranked)} trials: {done} complete, "
+        f"{len(ranked)} trial{'s' if len(ranked) != 1 else ''}: {done} complete, "
         + ", ".join(
             f"{sum(r.status == s for r in ranked)} {s}"
             for s in ("pruned", "failed", "running")
