@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,12 +29,15 @@ def _build(node: DictConfig | None, what: str, **kwargs):
         raise LitlabError(f"Could not build {what}: {err}") from err
 
 
-def build_all(cfg: DictConfig, plain: dict, manifest: Manifest | None = None):
-    """The datamodule, model and trainer a config describes."""
+def build_all(
+    cfg: DictConfig, plain: dict, manifest: Manifest | None = None, extra_callbacks: Sequence = ()
+):
+    """The datamodule, model and trainer a config describes (plus callbacks given in code)."""
     datamodule = _build(cfg.data, "data")
     model = _build(cfg.model, "model")
     callbacks = [_build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
     callbacks.append(checkpoint.SaveRunConfig(plain))
+    callbacks.extend(extra_callbacks)
     loggers = [
         _build_logger(k, c, plain, manifest) for k, c in (cfg.get("logger") or {}).items() if c
     ]
@@ -93,23 +97,24 @@ def train(cfg: DictConfig) -> float | None:
     return fit_and_test(cfg).objective
 
 
-def fit_and_test(cfg: DictConfig) -> Run:
+def fit_and_test(cfg: DictConfig, callbacks: Sequence = ()) -> Run:
     """Check the config, build everything, fit, test the best checkpoint, print a summary.
 
+    ``callbacks`` join the configured ones: sweeps add Optuna's pruning callback this way.
     ``run.json`` in the run dir says how it went, even when it fails before anything is built.
     """
     with Manifest(cfg.paths.output_dir) as manifest:
-        return _fit_and_test(cfg, manifest)
+        return _fit_and_test(cfg, manifest, callbacks)
 
 
-def _fit_and_test(cfg: DictConfig, manifest: Manifest) -> Run:
+def _fit_and_test(cfg: DictConfig, manifest: Manifest, callbacks: Sequence) -> Run:
     check_targets(cfg)
     plain = tracking.redact(to_plain(cfg))  # what is saved and logged: no secret in it
     manifest.update(name=cfg.name, seed=cfg.seed, config=plain)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     ckpt_path = _resume_from(cfg, plain)
     _save_config(plain, cfg.paths.output_dir)
-    datamodule, model, trainer = build_all(cfg, plain, manifest)
+    datamodule, model, trainer = build_all(cfg, plain, manifest, callbacks)
     info = {
         "overrides": manifest.data["overrides"],
         "git": manifest.data["git"],

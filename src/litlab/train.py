@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from litlab import LitlabError
 from litlab.config import CONFIG_DIR, register_resolvers
+from litlab.sweep.ddp import in_multirun, job_argv
 
 register_resolvers()
 
@@ -18,8 +19,11 @@ def main(cfg: DictConfig) -> float | None:
     from litlab.run import train  # torch and Lightning load only once a run really starts
 
     try:
-        return train(cfg)
+        with job_argv():  # DDP children of a multirun job rerun that job only
+            return train(cfg)
     except LitlabError as err:
+        if in_multirun():
+            raise  # Hydra records the job as failed and goes on with the rest of the sweep
         sys.exit(f"litlab: error: {err}")
 
 

@@ -1,0 +1,66 @@
+"""``litlab-sweep``: an Optuna search (or a W&B sweep file) from a ``hparams_search`` config.
+
+litlab-sweep experiment=linear hparams_search=linear [hparams_search.n_trials=40] [key=value]
+litlab-sweep experiment=linear hparams_search=linear --wandb sweep.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from litlab import LitlabError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="litlab-sweep",
+        description="Optuna search over a configs/hparams_search/ space; every trial is a "
+        "litlab run. Rerun the same command to continue the study.",
+    )
+    p.add_argument("overrides", nargs="*", help="Hydra overrides, as for litlab-train")
+    p.add_argument(
+        "--wandb", metavar="FILE", help="write a W&B sweep config for this space and exit"
+    )
+    return p
+
+
+def run(argv: list[str]) -> None:
+    from litlab.sweep import optuna_search as search
+
+    args = _parser().parse_args(argv)
+    sweep = search.plan(args.overrides)
+    if args.wandb:
+        from litlab.sweep import wandb_sweep
+
+        print(f"W&B sweep config: {wandb_sweep.write(sweep, args.wandb)}")
+        return
+    worker = int(os.environ.get(search.WORKER_ENV, "0"))
+    n_jobs = int(sweep.cfg.hparams_search.n_jobs)
+    workers = []
+    if worker == 0:
+        print(f"study {sweep.name}: {sweep.storage_url}  (sweep dir: {sweep.dir})")
+        search.load_study(sweep)  # create it once, before other processes race to
+        workers = search.start_workers(argv, n_jobs - 1)
+    try:
+        search.optimize(sweep, worker)
+    finally:
+        failed = [w.args for w in workers if w.wait() != 0]
+    if worker == 0:
+        path = search.write_results(sweep)
+        print(path.read_text().split("## Trials")[0].rstrip())
+        print(f"sweep results: {path}")
+        if failed:
+            raise LitlabError(f"{len(failed)} worker process(es) failed; see their output above.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        run(sys.argv[1:] if argv is None else argv)
+    except LitlabError as err:
+        sys.exit(f"litlab-sweep: error: {err}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""DDP inside a Hydra multirun job: child ranks must rerun this job, not the whole sweep.
+
+Lightning starts ranks 1..N-1 by rerunning ``sys.argv`` with ``hydra.run.dir=<hydra.run.dir>``
+appended (``_hydra_subprocess_cmd``). Under ``-m`` that argv is the sweep itself, so every child
+would start the full grid again, and ``hydra.run.dir`` (a fresh timestamp) is not the job's dir.
+While a multirun job runs, ``job_argv`` makes both name this job alone: its own overrides, in its
+own output dir. With the SLURM launcher and tasks per node = devices, SLURM starts the ranks and
+Lightning launches nothing; this is then a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import read_write
+
+# What Lightning's launcher sets in the launching process (``_call_children_scripts``).
+_DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+# Flags that choose the config (not overrides): a child rank needs them as given.
+_CONFIG_FLAGS = ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd")
+
+
+def _config_flags(argv: list[str]) -> list[str]:
+    kept, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _CONFIG_FLAGS and i + 1 < len(argv):
+            kept += argv[i : i + 2]
+            i += 1
+        elif arg.startswith(tuple(f"{f}=" for f in _CONFIG_FLAGS)):
+            kept.append(arg)
+        i += 1
+    return kept
+
+
+def single_run_argv(argv: list[str], overrides: list[str], output_dir: str) -> list[str]:
+    """The command line that runs one job of a sweep alone, writing into ``output_dir``."""
+    return [argv[0], *_config_flags(argv[1:]), *overrides, f"hydra.run.dir={output_dir!r}"]
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+@contextmanager
+def job_argv() -> Iterator[None]:
+    """Within a multirun job, make Lightning's DDP children rerun this job in its own dir."""
+    if not in_multirun() or "LOCAL_RANK" in os.environ:  # a single run, or a child rank
+        yield
+        return
+    hydra = HydraConfig.get()
+    output_dir = hydra.runtime.output_dir
+    saved_argv, saved_dir = sys.argv, hydra.run.dir
+    saved_env = {k: os.environ.get(k) for k in _DDP_ENV}
+    sys.argv = single_run_argv(sys.argv, list(hydra.overrides.task), output_dir)
+    with read_write(hydra.run):
+        hydra.run.dir = output_dir  # Lightning appends hydra.run.dir=<this>; last one wins
+    try:
+        yield
+    finally:
+        sys.argv = saved_argv
+        with read_write(hydra.run):
+            hydra.run.dir = saved_dir
+        _end_ddp(saved_env)
+
+
+def _end_ddp(saved_env: dict[str, str | None]) -> None:
+    """Leave the process as the job found it, so the sweep's next job can start its own ranks.
+
+    Lightning sets LOCAL_RANK and friends in this process when it starts children, and reads
+    LOCAL_RANK as "ranks were started for me"; its process group outlives the fit. Left as they
+    are, the next job would join the finished job's (dead) ranks.
+    """
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    for key, value in saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -1,0 +1,322 @@
+"""The table every sweep ends with: each trial's parameters, status and metrics, best first,
+plus the best configuration as a command line. Grids (Hydra ``-m``) and Optuna share it.
+
+Written as ``results.csv`` and ``results.md`` in the sweep dir. When the sweep varies ``seed``,
+``results_by_config.csv`` and a second Markdown table give mean +- std per configuration.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shlex
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+JOB_FILE = "sweep_job.json"
+
+
+@dataclass
+class TrialRow:
+    """One trial (Optuna) or job (grid)."""
+
+    name: str
+    overrides: list[str]  # everything needed to rerun it with litlab-train
+    status: str  # complete, pruned, failed, running
+    objective: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    run_dir: str = ""
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "complete" and _finite(self.objective)
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x)
+
+
+def _split(override: str) -> tuple[str, str]:
+    key, _, value = override.partition("=")
+    return key.lstrip("+~"), value
+
+
+def varied_keys(rows: Sequence[TrialRow]) -> list[str]:
+    """The override keys whose value differs between trials: the table's parameter columns."""
+    seen: dict[str, set[str]] = {}
+    for row in rows:
+        for o in row.overrides:
+            key, value = _split(o)
+            seen.setdefault(key, set()).add(value)
+    varied = [k for k, v in seen.items() if len(v) > 1 or len(rows) == 1]
+    return varied or list(seen)
+
+
+def _params(row: TrialRow) -> dict[str, str]:
+    return dict(_split(o) for o in row.overrides)
+
+
+def rank(rows: Sequence[TrialRow], mode: str) -> list[TrialRow]:
+    """Best first: finished trials by objective, then the rest (pruned, failed) in order."""
+    sign = -1.0 if mode.startswith("max") else 1.0
+    done = sorted((r for r in rows if r.ok), key=lambda r: sign * r.objective)
+    return done + [r for r in rows if not r.ok]
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, str) and "." in x:  # a sampled float param: full precision is in the CSV
+        try:
+            return f"{float(x):.6g}"
+        except ValueError:
+            return x
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    return "" if x is None else str(x)
+
+
+def _metric_keys(rows: Sequence[TrialRow], metric: str) -> list[str]:
+    keys = {k for r in rows for k in r.metrics if not k.endswith(("_step", "_epoch"))}
+    keys.discard(metric)
+    return [metric, *sorted(keys)]
+
+
+def _markdown(header: list[str], table: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(_fmt(c).replace("|", "\\|") for c in row) + " |" for row in table]
+    return "\n".join(lines)
+
+
+def _write(path: Path, text: str) -> None:
+    # Jobs of a SLURM grid refresh the table concurrently: replace the file whole.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _csv_text(header: list[str], table: list[list[Any]]) -> str:
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows([["" if c is None else c for c in row] for row in table])
+    return buf.getvalue()
+
+
+def command(prefix: Sequence[str], overrides: Sequence[str]) -> str:
+    return shlex.join([*prefix, *overrides])
+
+
+@dataclass
+class _Group:
+    overrides: list[str]
+    rows: list[TrialRow]
+
+    def stats(self, key: str) -> tuple[float, float] | None:
+        values = [r.objective if key == "objective" else r.metrics.get(key) for r in self.rows]
+        values = [v for r, v in zip(self.rows, values, strict=True) if r.ok and _finite(v)]
+        if not values:
+            return None
+        return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _by_config(rows: Sequence[TrialRow]) -> list[_Group]:
+    groups: dict[tuple[str, ...], _Group] = {}
+    for row in rows:
+        rest = [o for o in row.overrides if _split(o)[0] != "seed"]
+        groups.setdefault(tuple(rest), _Group(rest, [])).rows.append(row)
+    return list(groups.values())
+
+
+def write_results(
+    rows: Sequence[TrialRow],
+    out_dir: str | Path,
+    metric: str,
+    mode: str,
+    prefix: Sequence[str] = ("litlab-train",),
+) -> Path:
+    """Write the tables into ``out_dir``; returns results.md's path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ranked = rank(rows, mode)
+    params = varied_keys(ranked)
+    metrics = _metric_keys(ranked, metric)
+    header = ["trial", *params, "status", *metrics, "run_dir", "error"]
+    table = [
+        [r.name, *(_params(r).get(k) for k in params), r.status]
+        + [r.objective if k == metric else r.metrics.get(k) for k in metrics]
+        + [r.run_dir, r.error]
+        for r in ranked
+    ]
+    _write(out / "results.csv", _csv_text(header, table))
+
+    direction = "higher" if mode.startswith("max") else "lower"
+    done = sum(r.ok for r in ranked)
+    md = [
+        f"# Sweep results: {metric} ({direction} is better)",
+        "",
+        f"{len(ranked)} trial{'s' if len(ranked) != 1 else ''}: {done} complete, "
+        + ", ".join(
+            f"{sum(r.status == s for r in ranked)} {s}"
+            for s in ("pruned", "failed", "running")
+            if any(r.status == s for r in ranked)
+        ),
+    ]
+    md[-1] = md[-1].rstrip(", ")
+    seeds = {_params(r).get("seed") for r in ranked} - {None}
+    if len(seeds) > 1:
+        md += _seed_section(ranked, out, metric, mode, prefix, seeds)
+    elif done:
+        best = command(prefix, ranked[0].overrides)
+        md += ["", "Best configuration:", "", "```bash", best, "```"]
+    short = [c for c in header if c not in ("run_dir", "error")]
+    md += ["", "## Trials, best first", "", _markdown(short, [row[: len(short)] for row in table])]
+    failed = [r for r in ranked if r.error]
+    if failed:
+        md += ["", "## Errors", ""] + [f"- trial {r.name}: {r.error}" for r in failed]
+    md += ["", "Run dirs and errors: results.csv", ""]
+    _write(out / "results.md", "\n".join(md))
+    return out / "results.md"
+
+
+def _seed_section(rows, out: Path, metric, mode, prefix, seeds) -> list[str]:
+    """Mean +- std over seeds for each configuration; the best by mean comes first."""
+    sign = -1.0 if mode.startswith("max") else 1.0
+    groups = _by_config(rows)
+
+    def order(g: _Group) -> tuple[bool, float]:
+        stats = g.stats("objective")
+        return stats is None, sign * stats[0] if stats else 0.0
+
+    groups.sort(key=order)
+    params = [k for k in varied_keys(rows) if k != "seed"]
+    metrics = _metric_keys(rows, metric)
+    header = ["config", *params, "seeds", "complete"]
+    table_csv, table_md = [], []
+    for i, g in enumerate(groups):
+        p = _params(g.rows[0])
+        stats = [g.stats("objective" if k == metric else k) for k in metrics]
+        base = [i, *(p.get(k) for k in params), len(g.rows), sum(r.ok for r in g.rows)]
+        table_csv.append(base + [x for s in stats for x in (s or (None, None))])
+        table_md.append(base + [f"{s[0]:.6g} ± {s[1]:.2g}" if s else "" for s in stats])
+    csv_header = header + [f"{k} {w}" for k in metrics for w in ("mean", "std")]
+    _write(out / "results_by_config.csv", _csv_text(csv_header, table_csv))
+    best = groups[0]
+    seed_list = ",".join(sorted(seeds, key=lambda s: (len(s), s)))
+    return [
+        "",
+        f"Best configuration over seeds {seed_list} (mean of {metric}):",
+        "",
+        "```bash",
+        command([*prefix, "-m"], [*best.overrides, f"seed={seed_list}"]),
+        "```",
+        "",
+        "## Mean ± std per configuration",
+        "",
+        _markdown([*header, *metrics], table_md),
+    ]
+
+
+# --- grids: a Hydra callback -------------------------------------------------------------
+
+
+def run_metrics(run_dir: Path) -> dict[str, float]:
+    """A finished run's final metrics, read back from its directory.
+
+    The run manifest (run.json) when it has them, else the last value of each column of the
+    CSV logger's metrics.csv; a run with neither shows only its objective.
+    """
+    manifest = run_dir / "run.json"
+    if manifest.is_file():
+        found = json.loads(manifest.read_text()).get("metrics")
+        if isinstance(found, dict):
+            return {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
+    last: dict[str, float] = {}
+    for path in run_dir.glob("csv*/metrics.csv"):
+        with open(path) as f:
+            for row in csv.DictReader(f):
+                last.update({k: float(v) for k, v in row.items() if k and v not in ("", None)})
+    last.pop("epoch", None), last.pop("step", None)
+    return last
+
+
+def _rank() -> int:
+    """With the SLURM launcher every DDP rank runs the job: only the first records it."""
+    return int(os.environ.get("SLURM_PROCID", os.environ.get("RANK", "0")))
+
+
+def _sweep_dir(config: DictConfig) -> Path:
+    return Path(config.hydra.sweep.dir)
+
+
+def grid_rows(sweep_dir: Path) -> tuple[list[TrialRow], str, str]:
+    rows, metric, mode = [], "", "min"
+    for path in sorted(sweep_dir.rglob(JOB_FILE)):
+        job = json.loads(path.read_text())
+        metric, mode = job["metric"], job["mode"]
+        rows.append(TrialRow(**{k: job[k] for k in TrialRow.__dataclass_fields__}))
+    rows.sort(key=lambda r: int(r.name) if r.name.isdigit() else r.name)
+    return rows, metric, mode
+
+
+class SweepResults(Callback):
+    """Registered in configs/hydra/default.yaml; does nothing outside ``-m``.
+
+    Each job records itself next to its run (``sweep_job.json``) when it ends, and refreshes the
+    sweep's table: with the SLURM launcher jobs end on other machines, and a grid whose job fails
+    never reaches ``on_multirun_end``, so the table must not wait for the end.
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # hydra.sweep.dir reads paths.log_dir and name, which use the ${hydra:...} resolver; in a
+        # single run Hydra sets HydraConfig before resolving hydra.run.dir, but the sweeper
+        # resolves the sweep dir before any job has set it. Set it here, as a run would.
+        HydraConfig.instance().set_config(config)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN or _rank() != 0:
+            return
+        run_dir = Path(config.hydra.runtime.output_dir)
+        ok = job_return.status == JobStatus.COMPLETED
+        value = job_return._return_value  # .return_value re-raises a failed job's error
+        objective = float(value) if ok and isinstance(value, int | float) else None
+        status = "complete" if ok and _finite(objective) else "failed"
+        error = "" if ok else (str(value).splitlines() or [type(value).__name__])[0]
+        if ok and not _finite(objective):
+            error = f"{config.monitor.metric} was {objective}"
+        job = {
+            "name": str(config.hydra.job.num),
+            "overrides": list(config.hydra.overrides.task),
+            "status": status,
+            "objective": objective,
+            "metrics": run_metrics(run_dir) if run_dir.is_dir() else {},
+            "run_dir": str(run_dir),
+            "error": error,
+            "metric": config.monitor.metric,
+            "mode": config.monitor.mode,
+        }
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / JOB_FILE).write_text(json.dumps(job, indent=1))
+        self._refresh(_sweep_dir(config))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        path = self._refresh(_sweep_dir(config))
+        if path:
+            print(f"sweep results: {path}")
+
+    @staticmethod
+    def _refresh(sweep_dir: Path) -> Path | None:
+        rows, metric, mode = grid_rows(sweep_dir)
+        return write_results(rows, sweep_dir, metric, mode) if rows else None

@@ -1,0 +1,172 @@
+"""One search space, three readers: Hydra's sweep syntax parsed once, then handed to Optuna
+(distributions) or W&B Sweeps (a ``parameters`` block).
+
+A space is a mapping ``override key -> Hydra sweep expression``, e.g.::
+
+    model.optimizer.lr: tag(log, interval(1e-4, 1e-1))   # float, log scale
+    model.hidden_size: tag(int, interval(4, 64))          # int (Hydra intervals are floats)
+    data.batch_size: choice(32, 64, 128)                  # categorical
+    model.degree: range(1, 6)                             # ints 1..5 (stop excluded, as in Hydra)
+    trainer.max_epochs: 20                                # fixed for every trial
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+from hydra.errors import HydraException
+
+from litlab import LitlabError
+
+Scalar = None | bool | int | float | str
+_TAGS = {"log", "int"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One key of the space. ``kind``: choice, range, interval or fixed."""
+
+    key: str
+    kind: str
+    values: tuple[Scalar, ...] = ()  # choice: the options; fixed: the one value
+    low: float = 0.0  # range and interval bounds (range: first and last value)
+    high: float = 0.0
+    step: float | None = None
+    log: bool = False
+    integer: bool = False
+
+    def suggest(self, trial) -> Scalar:
+        """This parameter's value for an Optuna trial."""
+        if self.kind == "fixed":
+            return self.values[0]
+        if self.kind == "choice":
+            return trial.suggest_categorical(self.key, self.values)
+        if self.integer:
+            low, high, step = int(self.low), int(self.high), int(self.step or 1)
+            return trial.suggest_int(self.key, low, high, step=step, log=self.log)
+        return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
+
+    def wandb(self) -> dict[str, Any]:
+        """The W&B Sweeps spelling; values are what ``${args_no_hyphens}`` turns back into text."""
+        if self.kind == "fixed":
+            return {"value": _wandb_value(self.values[0])}
+        if self.kind == "choice":
+            return {"values": [_wandb_value(v) for v in self.values]}
+        if self.kind == "range":  # W&B has no stepped distribution: list the grid
+            return {"values": range_values(self.low, self.high, self.step, self.integer)}
+        if self.integer and self.log:
+            # W&B's q_log_uniform_values yields floats (64.0), which an int argument refuses.
+            raise LitlabError(
+                f"{self.key}: tag(int, log, interval(...)) has no W&B equivalent that yields "
+                "integers; use choice(...) or range(...) for it."
+            )
+        if self.integer:
+            return {"distribution": "int_uniform", "min": int(self.low), "max": int(self.high)}
+        dist = "log_uniform_values" if self.log else "uniform"
+        return {"distribution": dist, "min": self.low, "max": self.high}
+
+
+def range_values(low: float, high: float, step: float | None, integer: bool) -> list:
+    n = round((high - low) / (step or 1)) + 1
+    values = [low + i * (step or 1) for i in range(n)]
+    return [int(v) for v in values] if integer else [round(v, 12) for v in values]
+
+
+def _wandb_value(v: Scalar) -> Scalar:
+    # W&B writes str(value) into the command: None and True would reach Hydra as strings.
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v
+
+
+def _tags(sweep) -> set[str]:
+    unknown = set(sweep.tags) - _TAGS
+    if unknown:
+        raise LitlabError(f"unknown tag(s) {sorted(unknown)}: litlab knows log and int.")
+    return set(sweep.tags)
+
+
+def parse_param(key: str, expr: Any) -> Param:
+    """Parse one ``key: expression`` of a search space with Hydra's own override grammar."""
+    text = f"{key}={expr}" if isinstance(expr, str) else f"{key}={format_value(expr)}"
+    try:
+        override = OverridesParser.create().parse_override(text)
+    except HydraException as err:
+        raise LitlabError(f"search space {key}: {expr!r} is no Hydra sweep: {err}") from err
+    if not override.is_sweep_override():
+        return Param(key, "fixed", (override.value(),))
+    sweep = override.value()
+    where = f"search space {key}"
+    if isinstance(sweep, ChoiceSweep):
+        _tags(sweep)
+        values = tuple(sweep.list)
+        if not all(v is None or isinstance(v, bool | int | float | str) for v in values):
+            raise LitlabError(f"{where}: choice(...) options must be single values, not lists.")
+        return Param(key, "choice", values)
+    if isinstance(sweep, RangeSweep):
+        _tags(sweep)
+        values = list(override.sweep_iterator())
+        if not values:
+            raise LitlabError(f"{where}: {expr} is empty.")
+        integer = all(isinstance(v, int) for v in (sweep.start, sweep.stop, sweep.step))
+        return Param(key, "range", low=values[0], high=values[-1], step=sweep.step, integer=integer)
+    if isinstance(sweep, IntervalSweep):
+        tags = _tags(sweep)
+        low, high = float(sweep.start), float(sweep.end)
+        if not low < high:
+            raise LitlabError(f"{where}: interval({low}, {high}) needs low < high.")
+        if "log" in tags and low <= 0:
+            raise LitlabError(f"{where}: a log interval needs a positive lower bound.")
+        return Param(key, "interval", low=low, high=high, log="log" in tags, integer="int" in tags)
+    raise LitlabError(f"{where}: {expr} is not supported; use choice, range or interval.")
+
+
+def parse_space(params: Mapping[str, Any] | None) -> list[Param]:
+    if not params:
+        raise LitlabError(
+            "The search space is empty: give hparams_search.params, e.g. "
+            "model.optimizer.lr: tag(log, interval(1e-4, 1e-1))."
+        )
+    return [parse_param(k, v) for k, v in _flatten(params).items()]
+
+
+def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{model: {optimizer: {lr: x}}}`` -> ``{model.optimizer.lr: x}``: keys written nested,
+    e.g. from the command line (``+hparams_search.params.model.dropout="interval(0, 0.5)"``)."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        inner = _flatten(value, f"{prefix}{key}.") if isinstance(value, Mapping) else {}
+        for name, expr in inner.items() if inner else [(f"{prefix}{key}", value)]:
+            if name in flat:
+                raise LitlabError(f"search space: {name} is given twice (nested and dotted).")
+            flat[name] = expr
+    return flat
+
+
+_PLAIN = re.compile(r"[A-Za-z_][\w./-]*")
+
+
+def format_value(v: Scalar) -> str:
+    """A value as text Hydra's override parser reads back to the same value."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)  # 0.001, 1e-05, inf, nan: all read back as floats
+    if isinstance(v, int):
+        return str(v)
+    if _PLAIN.fullmatch(v) and v.lower() not in ("null", "true", "false", "nan", "inf"):
+        return v
+    return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def override(key: str, value: Scalar) -> str:
+    return f"{key}={format_value(value)}"
