@@ -23,7 +23,7 @@ from litlab.config import CONFIG_DIR, check_targets, compose
 from litlab.sweep import optuna_search, space
 from litlab.sweep.__main__ import run as sweep
 from litlab.sweep.results import TrialRow, write_results
-from tests.conftest import csv_metrics, run_cli
+from tests.conftest import final_metrics, run_cli
 
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]
 
@@ -133,7 +133,7 @@ def test_wandb_sweep_yaml_parses_and_every_draw_composes(workdir, experiment):
         check_targets(cfg)
         for key, value in chosen.items():
             assert OmegaConf.select(cfg, key) == pytest.approx(value), key
-        assert cfg.logger.wandb.offline is False
+        assert cfg.logger.wandb.mode == "online"
 
 
 def test_wandb_export_refuses_a_space_it_cannot_express(workdir):
@@ -195,14 +195,16 @@ def test_grid_multirun_2x2_gets_one_run_dir_per_job_and_a_table(workdir):
         saved = OmegaConf.load(job / "config.yaml")
         assert saved.paths.output_dir == str(job)
         seen.add((saved.model.optimizer.lr, saved.data.batch_size))
-        assert "val/loss" in csv_metrics(job)
+        assert "val/loss" in final_metrics(job)
     assert seen == {(0.01, 50), (0.01, 100), (0.1, 50), (0.1, 100)}
 
     table = read_csv(sweep_dir / "results.csv")
     losses = [float(r["val/loss"]) for r in table]
     assert len(table) == 4 and losses == sorted(losses)
     best = table[0]
-    assert float(best["val/loss"]) == pytest.approx(csv_metrics(Path(best["run_dir"]))["val/loss"])
+    assert float(best["val/loss"]) == pytest.approx(
+        final_metrics(Path(best["run_dir"]))["val/loss"]
+    )
     md = (sweep_dir / "results.md").read_text()
     assert (
         f"model.optimizer.lr={best['model.optimizer.lr']} data.batch_size={best['data.batch_size']}"
@@ -232,7 +234,7 @@ def test_ddp_cpu_grid_runs_each_job_once_in_its_own_dir(workdir):
         assert (job / "train_ddp_process_1.log").is_file()  # rank 1 ran in this job's dir
         saved = OmegaConf.load(job / "config.yaml")
         assert saved.trainer.devices == 2 and saved.model.optimizer.lr == lr
-        assert "test/acc" in csv_metrics(job)
+        assert "test/acc" in final_metrics(job)
     table = read_csv(sweep_dir / "results.csv")
     assert [r["status"] for r in table] == ["complete", "complete"]
 
@@ -276,7 +278,7 @@ def test_optuna_sweep_finds_better_than_its_first_trial(workdir):
     saved = OmegaConf.load(best_dir / "config.yaml")  # a normal run, in its own dir
     assert saved.model.optimizer.lr == study.best_params["model.optimizer.lr"]
     assert saved.paths.output_dir == str(best_dir)
-    assert csv_metrics(best_dir)["val/loss"] == pytest.approx(study.best_value)
+    assert final_metrics(best_dir)["val/loss"] == pytest.approx(study.best_value)
     md = (sweep_dir / "results.md").read_text()
     lr = space.format_value(study.best_params["model.optimizer.lr"])
     assert "litlab-train experiment=linear" in md and "trainer.max_epochs=6" in md and lr in md

@@ -39,7 +39,7 @@ def sweep_config(sweep: Sweep) -> dict[str, Any]:
             "litlab.train",
             *base,
             *wandb,
-            "logger.wandb.offline=false",
+            "logger.wandb.mode=online",  # an agent reports to the W&B server
             "${args_no_hyphens}",
         ],
     }
