@@ -36,7 +36,7 @@ def test_train_writes_config_checkpoints_and_metrics(workdir, experiment):
     assert "${" not in (run_dir / "config.yaml").read_text()
     assert {"best.ckpt", "last.ckpt"} <= {p.name for p in (run_dir / "checkpoints").iterdir()}
     metrics = final_metrics(run_dir)
-    assert {"train/loss_epoch", "val/loss", "test/loss"} <= set(metrics)
+    assert {"train/loss", "val/loss", "test/loss"} <= set(metrics)
     assert "test/loss" in proc.stdout and str(run_dir) in proc.stdout.replace("\n", "")
 
 
