@@ -7,6 +7,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 ARGS ?=
+# Offline machines that keep MNIST beside the clone (../shared/data) read it there; elsewhere
+# torchvision downloads it into ./data on first use. LITLAB_DATA_DIR set by you always wins.
+# (Tests make their own data and never read it.)
+ifneq ($(wildcard ../shared/data/MNIST/raw/train-images-idx3-ubyte),)
+train eval bench: export LITLAB_DATA_DIR ?= $(abspath ../shared/data)
+endif
 
 .DEFAULT_GOAL := help
 .PHONY: help install train eval test lint format bench clean
@@ -38,7 +44,7 @@ format: $(STAMP)  ## fix style with ruff
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
-bench: $(STAMP)  ## run the benchmarks (real MNIST: LITLAB_DATA_DIR, default ../shared/data)
+bench: $(STAMP)  ## run the benchmarks (real MNIST from LITLAB_DATA_DIR)
 	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:  ## remove runs, caches and .venv

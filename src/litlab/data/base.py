@@ -13,8 +13,15 @@ Split = tuple[torch.Tensor, torch.Tensor]
 class TensorDataModule(L.LightningDataModule):
     """Subclasses implement ``build()``: ``{"train": (x, y), "val": ..., "test": ...}``."""
 
-    def __init__(self, batch_size: int, eval_batch_size: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        batch_size: int,
+        eval_batch_size: int | None = None,
+        seed: int = 0,
+        on_device: bool = True,
+    ):
         super().__init__()
+        self.on_device = on_device
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.seed = seed
@@ -26,6 +33,10 @@ class TensorDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:
             self.splits = self.build()
+        device = self.trainer.strategy.root_device if self.trainer else None
+        if self.on_device and device is not None and device.type != "cpu":
+            # Small data sets fit on the accelerator: copy once, not once per batch.
+            self.splits = {k: (x.to(device), y.to(device)) for k, (x, y) in self.splits.items()}
 
     def _loader(self, split: str, train: bool = False) -> TensorLoader:
         self.setup()

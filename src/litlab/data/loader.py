@@ -58,13 +58,16 @@ class TensorLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
-        idx = self.sampler.indices()
         if self.sampler.shuffle is False and self.sampler.world_size == 1:
             idx = None  # contiguous slices are views: no copy at all
+        else:
+            # One copy per epoch: with the data on a GPU, batches are then indexed there
+            # without a host-to-device copy (and its implicit sync) per step.
+            idx = self.sampler.indices().to(self.x.device)
         for i in range(len(self)):
             lo, hi = i * self.batch_size, (i + 1) * self.batch_size
             if idx is None:
                 yield self.x[lo:hi], self.y[lo:hi]
             else:
-                b = idx[lo:hi].to(self.x.device)
+                b = idx[lo:hi]
                 yield self.x[b], self.y[b]

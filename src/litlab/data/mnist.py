@@ -29,8 +29,9 @@ class MNISTDataModule(TensorDataModule):
         val_size: int = 5000,
         download: bool = True,
         seed: int = 0,
+        on_device: bool = True,
     ):
-        super().__init__(batch_size, eval_batch_size, seed)
+        super().__init__(batch_size, eval_batch_size, seed, on_device)
         self.data_dir = Path(data_dir).expanduser()
         self.val_size = val_size
         self.download = download

@@ -21,8 +21,9 @@ class SyntheticDataModule(TensorDataModule):
         batch_size: int = 100,
         eval_batch_size: int | None = None,
         seed: int = 0,
+        on_device: bool = True,
     ):
-        super().__init__(batch_size, eval_batch_size or max(num_val, num_test), seed)
+        super().__init__(batch_size, eval_batch_size or max(num_val, num_test), seed, on_device)
         self.sizes = {"train": num_samples, "val": num_val, "test": num_test}
 
     def sample(self, n: int, generator: torch.Generator) -> Split:

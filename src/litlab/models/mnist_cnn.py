@@ -41,6 +41,7 @@ class MNISTClassifier(LitTask):
         dropout: float = 0.0,
         label_smoothing: float = 0.0,
         channels_last: bool = True,
+        compile: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -49,6 +50,8 @@ class MNISTClassifier(LitTask):
         # NHWC is what oneDNN (CPU) and cuDNN tensor cores run fastest.
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
+        if compile:
+            self.net.compile()  # in place: the state_dict keys stay those of the plain net
         self.label_smoothing = label_smoothing
         self.add_metrics(
             MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")})
