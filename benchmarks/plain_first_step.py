@@ -9,7 +9,7 @@ import torchvision
 from litlab.models.mnist_cnn import conv_net
 
 train = torchvision.datasets.MNIST(sys.argv[1], train=True, download=False)
-net = conv_net([16, 32, 64], 10, 0.0)
+net = conv_net([32, 64], 10, 0.0, stem=16)
 opt = torch.optim.AdamW(net.parameters(), lr=0.01)
 x = (train.data[:64].unsqueeze(1).float() / 255 - 0.1307) / 0.3081
 with open(sys.argv[2], "w") as f:

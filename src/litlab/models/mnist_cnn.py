@@ -12,13 +12,25 @@ from torchmetrics.classification import MulticlassAccuracy
 from litlab.models.base import LitTask
 
 
-def conv_net(channels: Sequence[int], num_classes: int, dropout: float) -> nn.Sequential:
-    """Blocks of conv3x3-maxpool-BN-ReLU; each halves the image, then one linear layer.
+def conv_net(
+    channels: Sequence[int], num_classes: int, dropout: float, stem: int = 0
+) -> nn.Sequential:
+    """An optional stem, blocks of conv3x3-maxpool-BN-ReLU, then one linear layer.
 
-    Pooling before BN and ReLU gives the same kind of features as after, on 4x fewer pixels.
+    The stem (``stem`` channels, 5x5, stride 2) halves the image before anything else: on
+    28x28 digits it costs little accuracy and saves most of the compute of a full-size first
+    block. Each block halves the image too; pooling before BN and ReLU gives the same kind of
+    features as after, on 4x fewer pixels.
     """
     layers: list[nn.Module] = []
     size, c_in = 28, 1
+    if stem:
+        layers += [
+            nn.Conv2d(1, stem, 5, stride=2, padding=2, bias=False),
+            nn.BatchNorm2d(stem),
+            nn.ReLU(inplace=True),
+        ]
+        size, c_in = size // 2, stem
     for c_out in channels:
         layers += [
             nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
@@ -32,11 +44,12 @@ def conv_net(channels: Sequence[int], num_classes: int, dropout: float) -> nn.Se
 
 
 class MNISTClassifier(LitTask):
-    """Cross-entropy on a ``conv_net``; ``channels`` sets its depth and widths."""
+    """Cross-entropy on a ``conv_net``; ``stem`` and ``channels`` set its depth and widths."""
 
     def __init__(
         self,
-        channels: Sequence[int] = (16, 32, 64),
+        channels: Sequence[int] = (32, 64),
+        stem: int = 16,
         num_classes: int = 10,
         dropout: float = 0.0,
         label_smoothing: float = 0.0,
@@ -46,7 +59,7 @@ class MNISTClassifier(LitTask):
     ):
         super().__init__(**kwargs)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        self.net = conv_net(channels, num_classes, dropout)
+        self.net = conv_net(channels, num_classes, dropout, stem)
         # NHWC is what oneDNN (CPU) and cuDNN tensor cores run fastest.
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
