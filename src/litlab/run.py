@@ -22,6 +22,25 @@ from litlab.report import print_summary
 log = logging.getLogger(__name__)
 
 
+def _cheap_cuda_check() -> None:
+    """Undo Lightning's NVML-based CUDA check where there is no CUDA device to protect.
+
+    Importing Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 so that asking for GPUs never
+    initializes CUDA before a fork. With a CUDA build of torch and no driver, that makes every
+    ``torch.cuda.is_available()`` try to load NVML again (~40 us), and torch's optimizers ask on
+    every step. With no device there is no CUDA to initialize, so the plain check is safe.
+    """
+    import os
+
+    import torch
+
+    if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1" and torch.cuda.device_count() == 0:
+        del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]
+
+
+_cheap_cuda_check()
+
+
 def _build(node: DictConfig | None, what: str, **kwargs):
     try:
         return instantiate(node, _convert_="all", **kwargs)
