@@ -1,6 +1,8 @@
 """The console scripts end to end, in subprocesses, as a user runs them."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -126,3 +128,19 @@ def test_checkpoint_of_another_experiment_is_refused(workdir):
     )
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "comes from experiment 'linear'" in proc.stderr and "experiment=linear" in proc.stderr
+
+
+def test_help_lists_the_config_groups_without_loading_torch(tmp_path):
+    code = (
+        "import sys; sys.argv = ['litlab-train', '--help']; import litlab.train; "
+        "litlab.train.main(); print('loaded:', 'torch' in sys.modules, 'lightning' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    experiments = next(
+        line for line in proc.stdout.splitlines() if line.strip().startswith("experiment ")
+    )
+    assert experiments.split()[1:] == ["linear,", "logistic,", "mnist,", "sine"]
+    assert "trainer " in proc.stdout and "ddp_cpu" in proc.stdout
+    assert proc.stdout.rstrip().endswith("loaded: False False")

@@ -14,8 +14,17 @@ from litlab.sweep.ddp import in_multirun, job_argv
 register_resolvers()
 
 
+def main() -> float | None:
+    if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
+        from litlab.help import text
+
+        print(text(CONFIG_DIR), end="")
+        return None
+    return _main()
+
+
 @hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
+def _main(cfg: DictConfig) -> float | None:
     from litlab.run import train  # torch and Lightning load only once a run really starts
 
     try:
