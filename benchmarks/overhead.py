@@ -1,7 +1,11 @@
-"""What the Trainer costs: one training epoch by litlab's Trainer setup vs a hand-written loop.
+"""What the Trainer costs: training epochs by litlab's Trainer setup vs a hand-written loop.
 
 Same model, data, batches, optimizer, schedule and precision; the loop is what a careful person
-writes by hand. Validation and testing are off for both: this is the training loop alone.
+writes by hand. Validation and testing are off for all: this is the training loop alone. Each
+contender trains two epochs; the second is the steady per-step cost, and what the first costs
+beyond it (lazy imports, first logs, allocator warm-up) is reported apart. A bare Lightning
+Trainer (no logger, progress bar or callbacks) on the same module shows what Lightning's own
+loop costs before litlab adds anything.
 
     python -m benchmarks.overhead [--repeats 3] [--quick]
 """
@@ -12,6 +16,7 @@ import argparse
 import copy
 import time
 
+import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
@@ -32,12 +37,18 @@ TASKS = {
 }
 
 
+EPOCHS = 2
+
+
 class EpochTimer(Callback):
+    def __init__(self):
+        self.seconds: list[float] = []
+
     def on_train_epoch_start(self, trainer, pl_module):
         self.t0 = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, pl_module):
-        self.seconds = time.perf_counter() - self.t0
+        self.seconds.append(time.perf_counter() - self.t0)
 
 
 def setup(task: str, quick: bool):
@@ -48,6 +59,7 @@ def setup(task: str, quick: bool):
         "trainer.num_sanity_val_steps=0",
         "callbacks.early_stopping=null",
         "callbacks.model_checkpoint=null",
+        f"trainer.max_epochs={EPOCHS}",
     ]
     if quick:
         overrides += (
@@ -62,15 +74,35 @@ def setup(task: str, quick: bool):
     return cfg, datamodule, model, trainer
 
 
-def litlab_epoch(task: str, quick: bool) -> dict:
+def litlab_epoch(task: str, quick: bool, bare: bool = False) -> dict:
     cfg, datamodule, model, trainer = setup(task, quick)
     timer = EpochTimer()
-    trainer.callbacks.append(timer)
+    if bare:
+        trainer = L.Trainer(
+            accelerator="cpu",
+            devices=1,
+            max_epochs=EPOCHS,
+            limit_train_batches=trainer.limit_train_batches,
+            limit_val_batches=0,
+            logger=False,
+            enable_progress_bar=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            callbacks=[timer],
+        )
+    else:
+        trainer.callbacks.append(timer)
     torch.manual_seed(0)
     t0 = time.perf_counter()
     trainer.fit(model, datamodule)
     fit = time.perf_counter() - t0
-    return {"epoch": timer.seconds, "fit": fit, "steps": trainer.global_step}
+    first, last = timer.seconds[0], timer.seconds[-1]
+    return {
+        "epoch": last,
+        "first": first - last,
+        "fit": fit - sum(timer.seconds),
+        "steps": trainer.global_step // EPOCHS,
+    }
 
 
 def loop_epoch(task: str, quick: bool) -> dict:
@@ -85,28 +117,33 @@ def loop_epoch(task: str, quick: bool) -> dict:
     steps = min(len(loader), 10) if quick else len(loader)
     sched = None
     if cfg.model.get("scheduler"):
+        total = EPOCHS * steps
         sched_kw = (
-            {"total_steps": steps}
+            {"total_steps": total}
             if "OneCycle" in cfg.model.scheduler._target_
-            else {"T_max": steps}
+            else {"T_max": total}
         )
         sched = instantiate(cfg.model.scheduler)(opt, **sched_kw)
     bf16 = str(cfg.trainer.precision).startswith("bf16")
     torch.manual_seed(0)
-    t0 = time.perf_counter()
-    for i, batch in enumerate(loader):
-        if i == steps:
-            break
-        x, y = datamodule.on_after_batch_transfer(batch, 0)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = net(x.contiguous(memory_format=memory_format) if x.dim() == 4 else x)
-            loss = loss_fn(out.squeeze(-1) if squeeze else out, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if sched:
-            sched.step()
-    return {"epoch": time.perf_counter() - t0, "steps": steps}
+    seconds = []
+    for epoch in range(EPOCHS):
+        loader.sampler.set_epoch(epoch)
+        t0 = time.perf_counter()
+        for i, batch in enumerate(loader):
+            if i == steps:
+                break
+            x, y = datamodule.on_after_batch_transfer(batch, 0)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = net(x.contiguous(memory_format=memory_format) if x.dim() == 4 else x)
+                loss = loss_fn(out.squeeze(-1) if squeeze else out, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched:
+                sched.step()
+        seconds.append(time.perf_counter() - t0)
+    return {"epoch": seconds[-1], "first": seconds[0] - seconds[-1], "steps": steps}
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -120,33 +157,40 @@ def main(argv: list[str] | None = None) -> str:
         res = interleaved(
             {
                 "loop": lambda t=task: loop_epoch(t, args.quick),
+                "bare": lambda t=task: litlab_epoch(t, args.quick, bare=True),
                 "litlab": lambda t=task: litlab_epoch(t, args.quick),
             },
             args.repeats,
         )
-        lit, loop = med(res["litlab"], "epoch"), med(res["loop"], "epoch")
+        loop = med(res["loop"], "epoch")
         steps = res["litlab"][0]["steps"]
-        rows.append(
-            [
-                task,
-                steps,
-                loop,
-                lit,
-                lit / loop,
-                1e6 * (lit - loop) / steps,
-                med(res["litlab"], "fit") - lit,
-            ]
-        )
+        for name, label in (("bare", "bare Lightning Trainer"), ("litlab", "litlab (default)")):
+            sec = med(res[name], "epoch")
+            rows.append(
+                [
+                    task,
+                    label,
+                    steps,
+                    loop,
+                    sec,
+                    sec / loop,
+                    1e6 * (sec - loop) / steps,
+                    med(res[name], "first") - med(res["loop"], "first"),
+                    med(res[name], "fit"),
+                ]
+            )
     return table(
-        "Trainer overhead: one training epoch (median of interleaved repeats)",
+        "Trainer overhead: steady training epoch (median of interleaved repeats)",
         [
             "task",
+            "trainer",
             "steps",
             "hand loop s",
-            "litlab s",
+            "trainer s",
             "ratio",
             "extra us/step",
-            "one-off fit setup s",
+            "1st epoch extra s",
+            "fit setup s",
         ],
         rows,
     )

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--every", type=int, default=100, help="probe the test set every N steps")
-    p.add_argument("--classic-epochs", type=int, default=3)
+    p.add_argument("--classic-epochs", type=int, default=8, help="cap; stops at 99%%")
     p.add_argument("--template-epochs", type=int, default=10)
     p.add_argument("--quick", action="store_true", help="tiny sizes: checks the script runs")
     args = p.parse_args(argv)
