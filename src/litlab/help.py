@@ -40,9 +40,7 @@ def group_options(config_dir: Path) -> dict[str, list[str]]:
 
 
 def text(config_dir: Path) -> str:
-    width = max(len(g) for g in group_options(config_dir)) + 2
-    lines = [
-        f"  {group:<{width}}{', '.join(options)}"
-        for group, options in group_options(config_dir).items()
-    ]
+    groups = group_options(config_dir)
+    width = max(map(len, groups)) + 2
+    lines = [f"  {group:<{width}}{', '.join(options)}" for group, options in groups.items()]
     return USAGE.format(groups="\n".join(lines))
