@@ -13,6 +13,17 @@ from matplotlib.figure import Figure
 MAX_POINTS = 1000  # a scatter of 10,000 points says no more than one of 1,000
 
 
+def _host(*tensors: torch.Tensor) -> list[torch.Tensor]:
+    """Host copies, detached and in float32 where they were half precision: numpy (and so
+    matplotlib) takes neither GPU tensors nor bfloat16. Tasks already pass CPU tensors; this
+    keeps a new task that forgets from crashing on a GPU after training ended."""
+    out = []
+    for t in tensors:
+        t = torch.as_tensor(t).detach().cpu()
+        out.append(t.float() if t.dtype in (torch.float16, torch.bfloat16) else t)
+    return out
+
+
 def _subsample(x: torch.Tensor, y: torch.Tensor, n: int = MAX_POINTS, seed: int = 0):
     if len(x) <= n:
         return x, y
@@ -24,6 +35,7 @@ def regression_fit(
     x: torch.Tensor, y: torch.Tensor, grid: torch.Tensor, fitted: torch.Tensor, title: str
 ) -> Figure:
     """Data points and the fitted line or curve through them (1-D input)."""
+    x, y, grid, fitted = _host(x, y, grid, fitted)
     x, y = _subsample(x, y)
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.add_subplot()
@@ -43,6 +55,7 @@ def decision_boundary(
     title: str,
 ) -> Figure:
     """2-D points coloured by class over the predicted probability, with the p = 0.5 line."""
+    x, y, xx, yy, prob = _host(x, y, xx, yy, prob)
     x, y = _subsample(x, y)
     fig = Figure(figsize=(5.5, 4.5), layout="constrained")
     ax = fig.add_subplot()
@@ -59,6 +72,7 @@ def decision_boundary(
 
 def confusion_matrix(matrix: torch.Tensor, title: str) -> Figure:
     """Counts of (true, predicted) pairs; the diagonal is what the model got right."""
+    (matrix,) = _host(matrix)
     n = len(matrix)
     fig = Figure(figsize=(6, 5.5), layout="constrained")
     ax = fig.add_subplot()
@@ -79,6 +93,7 @@ def digit_grid(
     images: torch.Tensor, predicted: torch.Tensor, true: torch.Tensor, title: str, cols: int = 8
 ) -> Figure:
     """Small grey images, each titled with what the model said and what it was."""
+    images, predicted, true = _host(images, predicted, true)
     rows = max(1, -(-len(images) // cols))
     fig = Figure(figsize=(cols * 1.1, rows * 1.3 + 0.4), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)

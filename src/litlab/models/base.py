@@ -110,8 +110,12 @@ class LitTask(L.LightningModule):
 
     @torch.no_grad()
     def predict_split(self, datamodule, split: str = "test", batch_size: int = 1000):
-        """``(x, y, outputs)`` of a whole split, on the CPU. ``x`` as stored (e.g. uint8 images);
-        the model sees it after the datamodule's ``on_after_batch_transfer``, as in training."""
+        """``(x, y, outputs)`` of a whole split, all three on the CPU, ready for numpy.
+
+        ``x`` as stored (e.g. uint8 images); the model sees it after the datamodule's
+        ``on_after_batch_transfer``, as in training. The split may live on the GPU (the
+        datamodule copies small data sets there once); batches go to the model's device.
+        """
         x, y = datamodule.splits[split]
         was_training = self.training
         self.eval()
@@ -121,7 +125,7 @@ class LitTask(L.LightningModule):
             inputs, _ = datamodule.on_after_batch_transfer(batch, 0)
             outs.append(self(inputs).float().cpu())
         self.train(was_training)
-        return x, y, torch.cat(outs)
+        return x.cpu(), y.cpu(), torch.cat(outs)
 
     def on_train_epoch_start(self) -> None:
         # Randomness (dropout, augmentation) becomes a function of (seed, epoch, rank), so a run

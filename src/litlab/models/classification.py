@@ -46,6 +46,6 @@ class BinaryClassifier(LitTask):
         )
         with torch.no_grad():
             grid = torch.stack([xx.flatten(), yy.flatten()], 1).to(self.device)
-            prob = self(grid).sigmoid().cpu().reshape(xx.shape)
+            prob = self(grid).float().sigmoid().cpu().reshape(xx.shape)
         title = f"test accuracy {acc:.2%}"
         return {"decision_boundary": decision_boundary(x, y, xx, yy, prob, title)}

@@ -38,15 +38,15 @@ class PolynomialRegression(LitTask):
     def figures(self, datamodule) -> dict:
         from litlab.plots import regression_fit
 
-        x, y = datamodule.splits["test"]
-        grid = torch.linspace(x.min().item(), x.max().item(), 200, device=self.device)[:, None]
+        x, y, _ = self.predict_split(datamodule, "test")
+        grid = torch.linspace(x.min().item(), x.max().item(), 200)[:, None]
         with torch.no_grad():
-            fitted = self(grid).cpu()
+            fitted = self(grid.to(self.device)).float().cpu()
         terms = " + ".join(
             f"{c:.3g}" + (f" x^{i}" if i > 1 else " x" if i else "")
             for i, c in enumerate(self.coefficients)
         )
-        return {"fit": regression_fit(x, y, grid.cpu(), fitted, f"y = {terms}")}
+        return {"fit": regression_fit(x, y, grid, fitted, f"y = {terms}")}
 
     def summary(self) -> dict[str, float]:
         c = self.coefficients

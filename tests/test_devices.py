@@ -1,0 +1,75 @@
+"""GPU device rules, checked on a CPU: every task's pictures and predictions with the data and the
+model on a (stand-in) ``cuda:0``, as ``TensorDataModule.setup`` and Lightning place them there.
+
+A missing ``.cpu()`` before numpy, or a CPU tensor mixed into GPU math, raises here just as it
+does on a real GPU (see ``tests/fake_cuda.py``); the real-GPU versions are in ``test_gpu.py``.
+"""
+
+from io import BytesIO
+
+import numpy as np
+import pytest
+import torch
+
+from litlab import plots
+from litlab.config import to_plain
+from litlab.run import build_all
+from tests.conftest import SMALL_MNIST
+from tests.fake_cuda import fake_cuda
+
+TASKS = {
+    "linear": ["experiment=linear"],
+    "sine": ["experiment=sine"],
+    "logistic": ["experiment=logistic"],
+    "mlp_classifier": ["experiment=logistic", "model=mlp_classifier"],
+    "mnist": ["experiment=mnist", *SMALL_MNIST],
+}
+
+
+def test_the_stand_in_gpu_raises_where_cuda_does():
+    with fake_cuda() as gpu:
+        y = torch.tensor([1, 2, 3]).to("cuda:0")
+        pred = torch.tensor([1, 2, 2])
+        assert y.device == torch.device("cuda:0") and gpu.on_gpu(y[1:])
+        with pytest.raises(RuntimeError, match="same device"):
+            torch.bincount(y * 10 + pred)  # the crash of the MNIST figures at 565d138
+        with pytest.raises(TypeError, match="can't convert cuda:0"):
+            np.asarray(y)  # the crash of the plots at 565d138
+        assert (y + torch.tensor(1)).device.type == "cuda"  # 0-dim CPU tensors may mix
+        assert not gpu.on_gpu(y.cpu()) and np.asarray(y.cpu()).tolist() == [1, 2, 3]
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_figures_and_predictions_from_gpu_data_and_model(task, cfg_for):
+    cfg = cfg_for(*TASKS[task], "trainer=cpu", "logger=none")
+    datamodule, model, _ = build_all(cfg, to_plain(cfg))
+    datamodule.prepare_data()
+    datamodule.setup()
+    with fake_cuda() as gpu:
+        model.to("cuda:0")
+        # What setup() does when the trainer's root device is a GPU.
+        datamodule.splits = {k: (x.cuda(), y.cuda()) for k, (x, y) in datamodule.splits.items()}
+        assert model.device.type == "cuda" and gpu.on_gpu(datamodule.splits["test"][0])
+
+        figures = model.figures(datamodule)
+        assert figures, f"{task} draws no picture"
+        for fig in figures.values():
+            png = BytesIO()
+            fig.savefig(png, format="png")
+            assert png.tell() > 1000
+
+        x, y, out = model.predict_split(datamodule, "test")
+        assert not any(gpu.on_gpu(t) for t in (x, y, out))
+        assert len(out) == len(y) == len(datamodule.splits["test"][1])
+
+
+def test_plots_take_gpu_and_half_precision_tensors():
+    with fake_cuda():
+        x = torch.linspace(0, 1, 50)[:, None].cuda()
+        fig = plots.regression_fit(x, x.bfloat16(), x, x.half(), "fit")
+        images = torch.zeros(4, 28, 28, dtype=torch.uint8).cuda()
+        labels = torch.tensor([1, 2, 3, 4]).cuda()
+        grid = plots.digit_grid(images, labels, labels, "digits")
+        matrix = plots.confusion_matrix(torch.eye(3, dtype=torch.long).cuda(), "cm")
+        for f in (fig, grid, matrix):
+            f.savefig(BytesIO(), format="png")
