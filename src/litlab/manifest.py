@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,7 +45,7 @@ class Manifest:
             "error": None,
             "start_time": _now(),
             "end_time": None,
-            "command": tracking.redact([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "command": tracking.command_line(),
             "overrides": tracking.overrides(),
             "cwd": os.getcwd(),
             "git": tracking.git_info(),

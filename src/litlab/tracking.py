@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import platform
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -14,26 +16,51 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from lightning.pytorch.utilities import rank_zero_only
+from hydra.experimental.callback import Callback
+from omegaconf import OmegaConf
 
 import litlab
 
 REDACTED = "<redacted>"
+# Whole words of a name (``hf_token``, ``api_key``; not ``max_tokens`` or ``monkey``) ...
 _SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "credentials"}
+# ... or anywhere in it (``dbpassword``, ``client_secret_id``).
+_SECRET_PARTS = ("password", "passwd", "secret")
 _OFFLINE = ("offline", "dryrun")
+# ``scheme://user:password@host``: the password, up to the ``@``.
+_URL_PASSWORD = re.compile(r"([A-Za-z][\w+.-]*://[^\s/:@'\"]*:)([^\s@/'\"]+)(?=@)")
+# ``db.password=hunter2`` inside a longer text (a command line, Hydra's override_dirname).
+_KEY_VALUE = re.compile(r"([\w.+~/-]+)=([^\s,'\"]+)")
 
 
 def is_secret(name: str) -> bool:
     """``WANDB_API_KEY``, ``hf_token``, ``dbPassword``: a word of the name says it is a secret.
 
-    Whole words only, so ``max_tokens`` or ``monkey`` stay visible.
+    Whole words only for key and token, so ``max_tokens`` or ``monkey`` stay visible.
     """
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name))
-    return any(w in _SECRET_WORDS for w in re.split(r"[^a-z0-9]+", spaced.lower()))
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name)).lower()
+    words = re.split(r"[^a-z0-9]+", spaced)
+    return any(w in _SECRET_WORDS for w in words) or any(p in spaced for p in _SECRET_PARTS)
 
 
 def _secret_values() -> list[str]:
     return [v for k, v in os.environ.items() if is_secret(k) and len(v) >= 8]
+
+
+def redact_text(text: str, _secrets: list[str] | None = None) -> str:
+    """``text`` with URL passwords, ``<secret key>=value`` pairs and environment secrets hidden."""
+    secrets = _secret_values() if _secrets is None else _secrets
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED, text)
+    return _KEY_VALUE.sub(
+        lambda m: f"{m.group(1)}={REDACTED}" if is_secret(_last_name(m.group(1))) else m.group(0),
+        text,
+    )
+
+
+def _last_name(key: str) -> str:
+    return key.lstrip("+~").split(".")[-1]
 
 
 def redact(value: Any, _secrets: list[str] | None = None) -> Any:
@@ -47,17 +74,16 @@ def redact(value: Any, _secrets: list[str] | None = None) -> Any:
     if isinstance(value, list | tuple):
         return [redact(v, secrets) for v in value]
     if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, REDACTED)
+        return redact_text(value, secrets)
     return value
 
 
 def redact_overrides(overrides: list[str]) -> list[str]:
-    """``+db.password=hunter2`` -> ``+db.password=<redacted>``."""
+    """``+db.password=hunter2`` -> ``+db.password=<redacted>``; URL passwords masked too."""
     out = []
     for item in overrides:
         key, eq, _ = item.partition("=")
-        out.append(f"{key}={REDACTED}" if eq and is_secret(key.split(".")[-1]) else item)
+        out.append(f"{key}={REDACTED}" if eq and is_secret(_last_name(key)) else item)
     return redact(out)
 
 
@@ -69,6 +95,66 @@ def overrides() -> list[str]:
         return redact_overrides(list(HydraConfig.get().overrides.task))
     except Exception:  # no Hydra app around (a config built by hand)
         return []
+
+
+_typed_command: list[str] | None = None
+
+
+def set_command(argv: list[str]) -> None:
+    """The command the user typed, for a process that runs on its behalf (a SLURM job)."""
+    global _typed_command
+    _typed_command = list(argv)
+
+
+def command_line(argv: list[str] | None = None) -> list[str]:
+    """The command that started this run, program name first, with its secrets hidden."""
+    argv = list(_typed_command or (sys.argv if argv is None else argv))
+    return [Path(argv[0]).name, *redact_overrides(argv[1:])] if argv else []
+
+
+def shell_command(argv: list[str] | None = None) -> str:
+    return shlex.join(command_line(argv))
+
+
+class RedactFilter(logging.Filter):
+    """Hydra prints each job's overrides (``#0 : db.password=...``): hide the secrets first."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+class RedactHydraFiles(Callback):
+    """Hydra saves the command line as typed in ``.hydra/`` and ``multirun.yaml``; each job
+    rewrites those files with the secrets hidden as soon as it starts (registered in
+    configs/hydra/default.yaml)."""
+
+    def on_job_start(self, config, **kwargs: Any) -> None:
+        hydra = config.hydra
+        if hydra.output_subdir is not None:
+            where = Path(hydra.runtime.output_dir) / hydra.output_subdir
+            for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
+                redact_yaml(where / name)
+        if str(hydra.mode) == "RunMode.MULTIRUN":
+            redact_yaml(Path(hydra.sweep.dir) / "multirun.yaml")
+
+    def on_multirun_end(self, config, **kwargs: Any) -> None:
+        redact_yaml(Path(config.hydra.sweep.dir) / "multirun.yaml")
+
+
+def redact_yaml(path: Path) -> None:
+    """Rewrite a saved config with its secrets hidden (interpolations kept as written)."""
+    if not path.is_file():
+        return
+    data = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    clean = redact_overrides(data) if isinstance(data, list) else redact(data)
+    if clean != data:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        OmegaConf.save(OmegaConf.create(clean), tmp)
+        os.replace(tmp, path)
 
 
 # --- wandb mode ------------------------------------------------------------------------------
@@ -146,8 +232,12 @@ def wandb_init_kwargs(node: dict, previous: dict | None) -> dict:
     kwargs: dict[str, Any] = {}
     if not (node.get("id") or node.get("version")):
         kwargs["id"] = (previous or {}).get("id") or _new_run_id()
+    # wandb's own metadata holds sys.argv, secrets typed on the command line included (and the
+    # git remote, which may carry a token); litlab records the redacted overrides instead.
+    settings: dict[str, Any] = {"x_disable_meta": True}
     if is_offline(node.get("mode")):
-        kwargs["settings"] = {"silent": True}
+        settings["silent"] = True
+    kwargs["settings"] = {**settings, **(node.get("settings") or {})}
     return kwargs
 
 
@@ -157,18 +247,26 @@ def wandb_loggers(loggers) -> list:
     return [lg for lg in loggers if isinstance(lg, WandbLogger)]
 
 
-@rank_zero_only
+def _rank_zero() -> bool:
+    from lightning.pytorch.utilities import rank_zero_only  # Lightning only once a run runs
+
+    return rank_zero_only.rank == 0
+
+
 def log_run_info(loggers, info: dict) -> None:
     """The run's story (git, versions, hardware, overrides) next to its config in wandb."""
+    if not _rank_zero():
+        return
     for lg in wandb_loggers(loggers):
         lg.experiment.config.update({"litlab": info}, allow_val_change=True)
 
 
-@rank_zero_only
 def finish_wandb(loggers, metrics: dict[str, float], failed: bool) -> dict | None:
     """Final metrics into the run summary, then close the run (Lightning leaves it open, and the
     next run in this process would join it). Returns where the run is, and prints it once."""
     where = None
+    if not _rank_zero():
+        return None
     for lg in wandb_loggers(loggers):
         run = lg._experiment  # None: wandb was never started (e.g. the config check failed)
         if run is None:

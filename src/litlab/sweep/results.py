@@ -24,6 +24,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from litlab.tracking import redact_overrides
+
 JOB_FILE = "sweep_job.json"
 
 
@@ -298,7 +300,7 @@ class SweepResults(Callback):
             error = f"{config.monitor.metric} was {objective}"
         job = {
             "name": str(config.hydra.job.num),
-            "overrides": list(config.hydra.overrides.task),
+            "overrides": redact_overrides(list(config.hydra.overrides.task)),
             "status": status,
             "objective": objective,
             "metrics": run_metrics(run_dir) if run_dir.is_dir() else {},
