@@ -1,0 +1,1 @@
+"""Code that the notebooks in ``notebooks/`` teach with, kept importable and tested."""
