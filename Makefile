@@ -15,10 +15,10 @@ train eval bench: export LITLAB_DATA_DIR ?= $(abspath ../shared/data)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval test lint format bench clean
+.PHONY: help install train eval test test-gpu lint format bench bench-gpu clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ eval: $(STAMP)  ## test a checkpoint: make eval ARGS="ckpt_path=logs/.../checkpo
 
 test: $(STAMP)  ## run every test, offline
 	$(BIN)/python -m pytest $(ARGS)
+
+test-gpu: $(STAMP)  ## run the GPU tests alone (they skip themselves without CUDA)
+	$(BIN)/python -m pytest -m gpu -rs $(ARGS)
 
 lint: $(STAMP)  ## check style with ruff
 	$(BIN)/ruff check src tests benchmarks

@@ -73,3 +73,15 @@ def test_plots_take_gpu_and_half_precision_tensors():
         matrix = plots.confusion_matrix(torch.eye(3, dtype=torch.long).cuda(), "cm")
         for f in (fig, grid, matrix):
             f.savefig(BytesIO(), format="png")
+
+
+def test_data_copied_to_the_gpu_comes_back_when_the_run_ends(cfg_for):
+    cfg = cfg_for("experiment=linear", "trainer=cpu", "logger=none")
+    datamodule, _, _ = build_all(cfg, to_plain(cfg))
+    datamodule.setup()
+    with fake_cuda() as gpu:
+        datamodule.splits = {k: (x.cuda(), y.cuda()) for k, (x, y) in datamodule.splits.items()}
+        datamodule.teardown("fit")  # Lightning calls it after fit and after test
+        x, y = datamodule.splits["train"]
+        assert not gpu.on_gpu(x) and not gpu.on_gpu(y)
+        np.asarray(x)

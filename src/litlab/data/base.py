@@ -38,6 +38,11 @@ class TensorDataModule(L.LightningDataModule):
             # Small data sets fit on the accelerator: copy once, not once per batch.
             self.splits = {k: (x.to(device), y.to(device)) for k, (x, y) in self.splits.items()}
 
+    def teardown(self, stage: str | None = None) -> None:
+        # Lightning hands the model back on the CPU after fit/test; the data follows, so what a
+        # finished run leaves (run.datamodule.splits) can go straight to numpy and matplotlib.
+        self.splits = {k: (x.cpu(), y.cpu()) for k, (x, y) in self.splits.items()}
+
     def _loader(self, split: str, train: bool = False) -> TensorLoader:
         self.setup()
         x, y = self.splits[split]
