@@ -27,7 +27,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str]) -> None:
+    from litlab.sweep import interrupt
     from litlab.sweep import optuna_search as search
+    from litlab.sweep.storage import mask
+    from litlab.tracking import shell_command
 
     args = _parser().parse_args(argv)
     sweep = search.plan(args.overrides)
@@ -36,23 +39,40 @@ def run(argv: list[str]) -> None:
 
         print(f"W&B sweep config: {wandb_sweep.write(sweep, args.wandb)}")
         return
+    search.check_trial_devices(sweep.cfg)  # before any trial, not once per trial
     worker = int(os.environ.get(search.WORKER_ENV, "0"))
     n_jobs = int(sweep.cfg.hparams_search.n_jobs)
-    workers = []
+    workers: list = []
+    with interrupt.stop_on_signal(workers):
+        if worker == 0:
+            print(f"study {sweep.name}: {mask(sweep.storage_url)}  (sweep dir: {sweep.dir})")
+        study = search.open_study(sweep)  # the first worker creates it; the rest join
+        if worker == 0:
+            workers += search.start_workers(argv, n_jobs - 1)
+        stopped = False
+        try:
+            search.optimize(sweep, study)
+        except KeyboardInterrupt:
+            stopped = True
+        finally:
+            failed = [w.args for w in workers if w.wait() != 0]
+        stopped = stopped or interrupt.requested()
     if worker == 0:
-        print(f"study {sweep.name}: {sweep.storage_url}  (sweep dir: {sweep.dir})")
-        search.load_study(sweep)  # create it once, before other processes race to
-        workers = search.start_workers(argv, n_jobs - 1)
-    try:
-        search.optimize(sweep, worker)
-    finally:
-        failed = [w.args for w in workers if w.wait() != 0]
-    if worker == 0:
-        path = search.write_results(sweep)
+        path = search.write_results(sweep, study)
         print(path.read_text().split("## Trials")[0].rstrip())
         print(f"sweep results: {path}")
-        if failed:
-            raise LitlabError(f"{len(failed)} worker process(es) failed; see their output above.")
+    if stopped:
+        if worker:  # the first process speaks for all
+            sys.exit(130)
+        again = shell_command(["litlab-sweep", *argv])
+        print(
+            f"litlab-sweep: interrupted; the running trial is marked failed and queued again. "
+            f"Continue with: {again}",
+            file=sys.stderr,
+        )
+        sys.exit(130)
+    if worker == 0 and failed:
+        raise LitlabError(f"{len(failed)} worker process(es) failed; see their output above.")
 
 
 def main(argv: list[str] | None = None) -> None:

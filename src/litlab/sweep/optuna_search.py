@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab import LitlabError
 from litlab.config import compose
-from litlab.sweep import results
+from litlab.sweep import interrupt, results, storage
 from litlab.sweep.space import Param, override, parse_space
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ WORKER_ENV = "LITLAB_SWEEP_WORKER"  # set in the extra processes n_jobs > 1 star
 # Settings that change how a study runs, not what it searches: they leave its name alone.
 _RUN_ONLY = ("hparams_search.n_trials", "hparams_search.n_jobs", "hparams_search.storage")
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+INTERRUPTED = "interrupted (Ctrl+C or a signal); queued to run again"
 
 
 @dataclass
@@ -106,27 +107,68 @@ def _storage(sweep: Sweep, heartbeat: int):
     try:  # Optuna >= 4.9
         from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-        kwargs = {"heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=1)}
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=1)
+        kwargs = {"heartbeat_stale_trial_callback": _ReapDeadTrial(retry)}
     except ImportError:
         from optuna.storages import RetryFailedTrialCallback
 
-        kwargs = {"failed_trial_callback": RetryFailedTrialCallback(max_retry=1)}
+        retry = RetryFailedTrialCallback(max_retry=1)
+        kwargs = {"failed_trial_callback": _ReapDeadTrial(retry)}
     if sweep.storage_url.startswith("sqlite"):
         sweep.dir.mkdir(parents=True, exist_ok=True)
         # Several local processes write to one file: wait for the lock instead of failing.
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    try:
-        return RDBStorage(
-            sweep.storage_url,
-            heartbeat_interval=heartbeat,
-            grace_period=2 * heartbeat,
-            **kwargs,
+    return storage.retry_races(
+        lambda: RDBStorage(
+            sweep.storage_url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat, **kwargs
         )
-    except (ImportError, optuna.exceptions.StorageInternalError, ValueError) as err:
-        raise LitlabError(f"hparams_search.storage={sweep.storage_url!r}: {err}") from err
+    )
 
 
-def _check_trial_devices(cfg: DictConfig) -> None:
+class _ReapDeadTrial:
+    """Optuna fails a trial whose process stopped sending heartbeats (killed, node lost) and
+    retries its point; its run dir, which the dead process never closed, is marked failed too."""
+
+    def __init__(self, retry):
+        self.retry = retry
+
+    def __call__(self, study, trial) -> None:
+        self.retry(study, trial)
+        from litlab import manifest
+
+        run_dir = trial.user_attrs.get("run_dir")
+        if not run_dir or manifest.read(run_dir).get("status") != "running":
+            return
+        again = [
+            t.number
+            for t in study.get_trials(deepcopy=False)
+            if t.system_attrs.get("failed_trial") == trial.number
+        ]
+        rerun = f"; its point is queued again as trial {again[0]}" if again else ""
+        _close_manifest(
+            run_dir,
+            "failed",
+            f"the trial's process stopped (killed, or its machine lost): no heartbeat for "
+            f"{study._storage.get_heartbeat_interval() * 2} s{rerun}",
+        )
+
+
+def _close_manifest(run_dir: str, status: str, error: str) -> None:
+    """End a run.json that its own process could not (it died): status, error, end time."""
+    from datetime import datetime, timezone
+
+    from litlab import manifest
+
+    data = manifest.read(run_dir)
+    now = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    data.update(status=status, error=error, end_time=now)
+    path = Path(run_dir) / manifest.FILENAME
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def check_trial_devices(cfg: DictConfig) -> None:
     strategy = str(cfg.trainer.get("strategy", ""))
     if strategy.startswith("ddp") and cfg.trainer.get("devices") not in (1, "1"):
         raise LitlabError(
@@ -136,26 +178,72 @@ def _check_trial_devices(cfg: DictConfig) -> None:
         )
 
 
-def load_study(sweep: Sweep, worker: int = 0):
+def open_study(sweep: Sweep):
+    """The study, created by whichever worker comes first; any number may call this at once."""
     import optuna
+    import sqlalchemy.exc
 
     hs = sweep.cfg.hparams_search
-    study = optuna.create_study(
-        study_name=sweep.name,
-        storage=_storage(sweep, int(hs.heartbeat)),
-        direction=sweep.direction,
-        load_if_exists=True,
-    )
+    url = sweep.storage_url
+    storage.check_driver(url)
+    try:
+        with storage.schema_lock(url):
+            study = storage.retry_races(
+                lambda: optuna.create_study(
+                    study_name=sweep.name,
+                    storage=_storage(sweep, int(hs.heartbeat)),
+                    direction=sweep.direction,
+                    load_if_exists=True,
+                )
+            )
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as err:
+        raise LitlabError(
+            f"hparams_search.storage={storage.mask(url)}: {storage.describe(err, url)}"
+        ) from err
     sampler_cfg = hs.get("sampler")
     if sampler_cfg:
-        extra = {}
-        if "seed" in sampler_cfg and sampler_cfg.seed is not None:
-            # A seeded sampler restarted (resume) or run twice (n_jobs) would redraw the same
-            # first points: shift the seed by what the study already holds and by worker.
-            extra["seed"] = int(sampler_cfg.seed) + len(study.trials) + 1000 * worker
-        study.sampler = instantiate(sampler_cfg, **extra)
+        study.sampler = instantiate(sampler_cfg)
+        if sampler_cfg.get("seed") is not None:
+            seed_per_trial(study.sampler, int(sampler_cfg.seed))
     study.pruner = instantiate(hs.pruner) if hs.get("pruner") else optuna.pruners.NopPruner()
     return study
+
+
+def seed_per_trial(sampler, seed: int) -> None:
+    """Reseed ``sampler`` before each trial from the study's seed and the trial's number.
+
+    Workers that seed alike draw alike: three workers started together would try the same
+    points. Trial numbers are unique across workers, so the same sweep draws the same points
+    for the same trial numbers however many workers share it, and no two trials draw alike.
+    """
+    import numpy as np
+
+    original = sampler.before_trial
+
+    def before_trial(study, trial) -> None:
+        state = np.random.SeedSequence([seed, trial.number]).generate_state(1)[0]
+        _reseed(sampler, int(state))
+        original(study, trial)
+
+    sampler.before_trial = before_trial
+
+
+def _reseed(sampler, seed: int, seen: set[int] | None = None) -> None:
+    """Every random state of a sampler and of the samplers inside it (TPE's random one)."""
+    import numpy as np
+    from optuna.samplers import BaseSampler
+
+    seen = set() if seen is None else seen
+    if id(sampler) in seen:
+        return
+    seen.add(id(sampler))
+    for i, value in enumerate(vars(sampler).values()):
+        if isinstance(value, np.random.RandomState):
+            value.seed(seed + i)
+        elif hasattr(value, "rng") and isinstance(value.rng, np.random.RandomState):
+            value.rng.seed(seed + i)  # optuna's LazyRandomState
+        elif isinstance(value, BaseSampler):
+            _reseed(value, seed + 1000 + i, seen)
 
 
 def _group(cfg: DictConfig, name: str) -> list[str]:
@@ -169,21 +257,33 @@ def objective(sweep: Sweep):
     from optuna_integration import PyTorchLightningPruningCallback
 
     from litlab.run import fit_and_test
+    from litlab.tracking import redact_overrides
 
     def run_trial(trial: optuna.Trial) -> float:
+        if interrupt.requested():
+            raise KeyboardInterrupt
         params = [override(p.key, p.suggest(trial)) for p in sweep.space if p.kind != "fixed"]
         run_dir = sweep.dir / "trials" / f"{trial.number:04d}"
         overrides = [*sweep.base, *sweep.fixed, *params]
-        trial.set_user_attr("overrides", overrides)
+        # The study's database keeps what reruns the trial, never a secret typed for it.
+        trial.set_user_attr("overrides", redact_overrides(overrides))
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("pid", os.getpid())
         try:
             cfg = compose([*overrides, *_group(sweep.cfg, sweep.name)], output_dir=run_dir)
-            _check_trial_devices(cfg)
+            check_trial_devices(cfg)
             pruning = PyTorchLightningPruningCallback(trial, monitor=sweep.metric)
-            run = fit_and_test(cfg, callbacks=[pruning])
+            run = fit_and_test(cfg, callbacks=[pruning, interrupt.lightning_callback()])
         except optuna.TrialPruned:
             raise
+        except (KeyboardInterrupt, SystemExit) as err:
+            if not interrupt.requested() and not isinstance(err, KeyboardInterrupt):
+                raise
+            # Optuna marks the trial FAIL on KeyboardInterrupt (not on Lightning's SystemExit),
+            # and the next run of the command tries the same point again.
+            trial.set_user_attr("error", INTERRUPTED)
+            trial.study.enqueue_trial(trial.params, skip_if_exists=False)
+            raise KeyboardInterrupt from err
         except Exception as err:  # recorded on the trial; study.optimize(catch=...) goes on
             trial.set_user_attr("error", (str(err).splitlines() or [type(err).__name__])[0])
             raise
@@ -202,12 +302,16 @@ def objective(sweep: Sweep):
     return run_trial
 
 
-def optimize(sweep: Sweep, worker: int = 0) -> None:
+def _stop_when_asked(study, trial) -> None:
+    if interrupt.requested():
+        study.stop()
+
+
+def optimize(sweep: Sweep, study) -> None:
     """Run trials until the study holds n_trials finished ones (this process's share)."""
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
-    study = load_study(sweep, worker)
     n_trials = int(sweep.cfg.hparams_search.n_trials)
     states = tuple(TrialState[s] for s in FINISHED)
     left = n_trials - len(study.get_trials(deepcopy=False, states=states))
@@ -219,7 +323,7 @@ def optimize(sweep: Sweep, worker: int = 0) -> None:
         n_trials=left,
         catch=(Exception,),  # a crashed trial is marked FAIL; the next one starts
         # Other processes add trials too: stop once the study as a whole has enough.
-        callbacks=[MaxTrialsCallback(n_trials, states=states)],
+        callbacks=[MaxTrialsCallback(n_trials, states=states), _stop_when_asked],
         gc_after_trial=True,
     )
 
@@ -231,12 +335,20 @@ def start_workers(argv: list[str], n: int) -> list[subprocess.Popen]:
 
 
 def rows(study) -> list[results.TrialRow]:
+    from litlab import manifest
+
     out = []
     for t in study.get_trials(deepcopy=False):
         status = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}.get(
             t.state.name, t.state.name.lower()
         )
         value = t.value if t.state.name == "COMPLETE" else None
+        run_dir = t.user_attrs.get("run_dir", "")
+        error = ""
+        if status == "failed":
+            # A trial whose process died never wrote its error: the reaper wrote it in run.json.
+            error = t.user_attrs.get("error") or (run_dir and manifest.read(run_dir).get("error"))
+            error = error or "failed without an error message (its process was killed?)"
         out.append(
             results.TrialRow(
                 name=str(t.number),
@@ -244,16 +356,13 @@ def rows(study) -> list[results.TrialRow]:
                 status=status,
                 objective=value,
                 metrics=dict(t.user_attrs.get("metrics", {})),
-                run_dir=t.user_attrs.get("run_dir", ""),
-                error=t.user_attrs.get("error", "") if status == "failed" else "",
+                run_dir=run_dir,
+                error=error,
             )
         )
     return out
 
 
-def write_results(sweep: Sweep) -> Path:
-    import optuna
-
-    study = optuna.load_study(study_name=sweep.name, storage=sweep.storage_url)
+def write_results(sweep: Sweep, study) -> Path:
     mode = "max" if sweep.direction == "maximize" else "min"
     return results.write_results(rows(study), sweep.dir, sweep.metric, mode)

@@ -1,0 +1,66 @@
+"""Ctrl+C in ``litlab-sweep``: stop at the next safe point, never in the middle of a database
+write or a garbage-collection callback.
+
+Python raises ``KeyboardInterrupt`` wherever the process happens to be: inside SQLAlchemy (a long
+traceback, the trial left RUNNING) or inside a gc callback (swallowed, the sweep runs on). Here the
+signal only raises a flag; the running trial stops at its next batch (Lightning's own graceful
+shutdown), and the study loop stops before the next trial.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # SIGTERM: scancel, a SLURM time limit
+
+
+class _State:
+    requested: int | None = None  # the signal received, once one was
+    children: list[subprocess.Popen] = []
+
+
+state = _State()
+
+
+def requested() -> bool:
+    return state.requested is not None
+
+
+def _handle(signum, frame) -> None:
+    first = state.requested is None
+    state.requested = signum
+    if first:  # workers of n_jobs get Ctrl+C from the terminal, but not a kill -INT of ours
+        for child in state.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+
+
+@contextmanager
+def stop_on_signal(children: list[subprocess.Popen] | None = None) -> Iterator[None]:
+    saved = {s: signal.getsignal(s) for s in _SIGNALS}
+    state.requested, state.children = None, children if children is not None else []
+    for s in _SIGNALS:
+        signal.signal(s, _handle)
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
+def lightning_callback():
+    """Raises ``KeyboardInterrupt`` at the next batch once a stop was asked: Lightning then shuts
+    the run down as it does for a Ctrl+C (its run.json says ``interrupted``)."""
+    from lightning.pytorch.callbacks import Callback
+
+    class StopOnSignal(Callback):
+        def _check(self, *args, **kwargs) -> None:
+            if requested():
+                raise KeyboardInterrupt
+
+        on_train_batch_start = on_validation_batch_start = on_test_batch_start = _check
+
+    return StopOnSignal()

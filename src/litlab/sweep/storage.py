@@ -1,0 +1,121 @@
+"""The study's database: a URL as users write it, one clear line when it cannot be used, and a
+schema that any number of workers started at the same second create exactly once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from litlab import LitlabError
+from litlab.tracking import redact_text
+
+T = TypeVar("T")
+
+# The module SQLAlchemy imports for a URL -> what to pip install for it.
+_PACKAGES = {
+    "psycopg": "psycopg[binary] (pip install -e .[postgres])",
+    "psycopg2": "psycopg2-binary",
+    "asyncpg": "asyncpg",
+    "pg8000": "pg8000",
+    "pymysql": "PyMySQL",
+    "MySQLdb": "mysqlclient",
+    "mysql": "mysql-connector-python",
+}
+# Any key will do as long as every litlab worker takes the same one.
+_SCHEMA_LOCK = 0x6C69746C6162  # "litlab"
+
+
+def mask(url: str) -> str:
+    """``postgresql://bob:hunter2@db/optuna`` -> ``postgresql://bob:<redacted>@db/optuna``."""
+    return redact_text(url)
+
+
+def check_driver(url: str) -> None:
+    """Fail in one line, naming the package to install, when the URL's driver is missing."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    where = f"hparams_search.storage={mask(url)}"
+    try:
+        dialect = make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as err:
+        raise LitlabError(
+            f"{where} is no database URL SQLAlchemy knows ({_first_line(err, url)}); use e.g. "
+            "postgresql://user@host:5432/optuna or sqlite:///path/optuna.db."
+        ) from err
+    try:
+        dialect.import_dbapi()
+    except ImportError as err:
+        module = (getattr(err, "name", None) or "").split(".")[0]
+        package = _PACKAGES.get(module, module or "the database driver")
+        raise LitlabError(
+            f"{where} needs the Python module {module or '?'}: pip install {package}."
+        ) from err
+
+
+def _first_line(err: BaseException, url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    try:
+        password = make_url(url).password
+    except Exception:
+        password = None
+    return redact_text(text, [password] if password else [])
+
+
+def describe(err: BaseException, url: str) -> str:
+    """A database error in one line, without the password."""
+    return _first_line(getattr(err, "orig", None) or err, url)
+
+
+def is_race(err: BaseException) -> bool:
+    """Two workers creating the same table, type or row: the other one won, try again."""
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    if isinstance(err, IntegrityError | ProgrammingError):
+        return True
+    text = str(err).lower()
+    return isinstance(err, OperationalError) and ("already exists" in text or "locked" in text)
+
+
+def retry_races(make: Callable[[], T], attempts: int = 8) -> T:
+    for attempt in range(attempts):
+        try:
+            return make()
+        except Exception as err:
+            if attempt == attempts - 1 or not is_race(err):
+                raise
+            time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))  # let the winner finish
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def schema_lock(url: str) -> Iterator[None]:
+    """On PostgreSQL, one worker at a time creates Optuna's tables and the study.
+
+    ``CREATE TABLE IF NOT EXISTS`` is not atomic there: workers racing on an empty database die
+    with ``UniqueViolation`` on ``pg_type``. Optuna's maintainers advise creating the schema
+    before starting workers; a session-level advisory lock does that for whoever comes first.
+    Other databases rely on ``retry_races``.
+    """
+    if not url.startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _SCHEMA_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": _SCHEMA_LOCK})
+    finally:
+        engine.dispose()
