@@ -5,6 +5,7 @@ A missing ``.cpu()`` before numpy, or a CPU tensor mixed into GPU math, raises h
 does on a real GPU (see ``tests/fake_cuda.py``); the real-GPU versions are in ``test_gpu.py``.
 """
 
+from functools import partial
 from io import BytesIO
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 
 from litlab import plots
 from litlab.config import to_plain
+from litlab.models.base import build_optimizer
 from litlab.run import build_all
 from tests.conftest import SMALL_MNIST
 from tests.fake_cuda import fake_cuda
@@ -85,3 +87,16 @@ def test_data_copied_to_the_gpu_comes_back_when_the_run_ends(cfg_for):
         x, y = datamodule.splits["train"]
         assert not gpu.on_gpu(x) and not gpu.on_gpu(y)
         np.asarray(x)
+
+
+def test_optimizers_take_the_fused_kernel_on_a_gpu_unless_told_otherwise():
+    adamw = partial(torch.optim.AdamW, lr=0.01)
+    net = torch.nn.Linear(3, 2)
+    assert not build_optimizer(adamw, net.parameters()).defaults["fused"]  # CPU: as configured
+    with fake_cuda():
+        net.to("cuda:0")
+        assert build_optimizer(adamw, net.parameters()).defaults["fused"] is True
+        chosen = partial(torch.optim.AdamW, lr=0.01, fused=False)
+        assert build_optimizer(chosen, net.parameters()).defaults["fused"] is False
+        rms = partial(torch.optim.RMSprop, lr=0.01)  # no fused kernel: left alone
+        assert not build_optimizer(rms, net.parameters()).defaults.get("fused")
