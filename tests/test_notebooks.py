@@ -1,7 +1,5 @@
 """Every notebook runs top to bottom, and its committed outputs come from its committed code."""
 
-from pathlib import Path
-
 import nbformat
 import pytest
 from nbclient import NotebookClient
