@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 WORKER_ENV = "LITLAB_SWEEP_WORKER"  # set in the extra processes n_jobs > 1 starts
 # Settings that change how a study runs, not what it searches: they leave its name alone.
 _RUN_ONLY = ("hparams_search.n_trials", "hparams_search.n_jobs", "hparams_search.storage")
-FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 INTERRUPTED = "interrupted (Ctrl+C or a signal); queued to run again"
 
 
@@ -142,7 +141,7 @@ class _ReapDeadTrial:
         again = [
             t.number
             for t in study.get_trials(deepcopy=False)
-            if t.system_attrs.get("failed_trial") == trial.number
+            if trial.number in t.system_attrs.get("retry_history", [])
         ]
         rerun = f"; its point is queued again as trial {again[0]}" if again else ""
         _close_manifest(
@@ -187,7 +186,7 @@ def open_study(sweep: Sweep):
     url = sweep.storage_url
     storage.check_driver(url)
     try:
-        with storage.schema_lock(url):
+        with storage.lock(url, "schema", sweep.dir):
             study = storage.retry_races(
                 lambda: optuna.create_study(
                     study_name=sweep.name,
@@ -282,7 +281,9 @@ def objective(sweep: Sweep):
             # Optuna marks the trial FAIL on KeyboardInterrupt (not on Lightning's SystemExit),
             # and the next run of the command tries the same point again.
             trial.set_user_attr("error", INTERRUPTED)
-            trial.study.enqueue_trial(trial.params, skip_if_exists=False)
+            trial.study.enqueue_trial(
+                trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False
+            )
             raise KeyboardInterrupt from err
         except Exception as err:  # recorded on the trial; study.optimize(catch=...) goes on
             trial.set_user_attr("error", (str(err).splitlines() or [type(err).__name__])[0])
@@ -302,30 +303,51 @@ def objective(sweep: Sweep):
     return run_trial
 
 
-def _stop_when_asked(study, trial) -> None:
-    if interrupt.requested():
-        study.stop()
+class _Enough(Exception):
+    """The study holds n_trials trials (finished or running): this worker is done."""
+
+
+def live_trials(study) -> list:
+    """The trials that count towards n_trials: all but those failed and queued to run again."""
+    trials = study.get_trials(deepcopy=False)
+    superseded = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    superseded |= {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
+    return [t for t in trials if t.number not in superseded]
+
+
+def _count_then_ask(sweep: Sweep, study):
+    """``study.ask`` that adds a trial only while the study holds fewer than n_trials, under a
+    lock, so that workers started together run exactly n_trials (retries of killed trials aside).
+    """
+    from optuna.trial import TrialState
+
+    ask = study.ask
+    n_trials = int(sweep.cfg.hparams_search.n_trials)
+
+    def ask_if_needed(*args, **kwargs):
+        with storage.lock(sweep.storage_url, f"trials:{sweep.name}", sweep.dir):
+            live = live_trials(study)
+            waiting = any(t.state == TrialState.WAITING for t in live)
+            if interrupt.requested() or (len(live) >= n_trials and not waiting):
+                raise _Enough
+            return ask(*args, **kwargs)  # a waiting trial (a retry) first, else a new one
+
+    return ask_if_needed
 
 
 def optimize(sweep: Sweep, study) -> None:
-    """Run trials until the study holds n_trials finished ones (this process's share)."""
-    from optuna.study import MaxTrialsCallback
-    from optuna.trial import TrialState
-
-    n_trials = int(sweep.cfg.hparams_search.n_trials)
-    states = tuple(TrialState[s] for s in FINISHED)
-    left = n_trials - len(study.get_trials(deepcopy=False, states=states))
-    if left <= 0:
-        log.info("study %s already has %d finished trials", sweep.name, n_trials)
-        return
-    study.optimize(
-        objective(sweep),
-        n_trials=left,
-        catch=(Exception,),  # a crashed trial is marked FAIL; the next one starts
-        # Other processes add trials too: stop once the study as a whole has enough.
-        callbacks=[MaxTrialsCallback(n_trials, states=states), _stop_when_asked],
-        gc_after_trial=True,
-    )
+    """Run trials until the study holds n_trials of them (this process's share)."""
+    study.ask = _count_then_ask(sweep, study)
+    try:
+        study.optimize(
+            objective(sweep),
+            catch=(Exception,),  # a crashed trial is marked FAIL; the next one starts
+            gc_after_trial=True,
+        )
+    except _Enough:
+        log.info("study %s holds its %s trials", sweep.name, sweep.cfg.hparams_search.n_trials)
+    finally:
+        del study.ask
 
 
 def start_workers(argv: list[str], n: int) -> list[subprocess.Popen]:

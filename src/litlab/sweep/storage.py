@@ -4,10 +4,12 @@ schema that any number of workers started at the same second create exactly once
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 from litlab import LitlabError
@@ -25,8 +27,6 @@ _PACKAGES = {
     "MySQLdb": "mysqlclient",
     "mysql": "mysql-connector-python",
 }
-# Any key will do as long as every litlab worker takes the same one.
-_SCHEMA_LOCK = 0x6C69746C6162  # "litlab"
 
 
 def mask(url: str) -> str:
@@ -95,27 +95,48 @@ def retry_races(make: Callable[[], T], attempts: int = 8) -> T:
 
 
 @contextmanager
-def schema_lock(url: str) -> Iterator[None]:
-    """On PostgreSQL, one worker at a time creates Optuna's tables and the study.
+def lock(url: str, name: str, lock_dir: Path) -> Iterator[None]:
+    """One worker at a time, across processes and machines, for what Optuna does not make atomic.
 
-    ``CREATE TABLE IF NOT EXISTS`` is not atomic there: workers racing on an empty database die
-    with ``UniqueViolation`` on ``pg_type``. Optuna's maintainers advise creating the schema
-    before starting workers; a session-level advisory lock does that for whoever comes first.
-    Other databases rely on ``retry_races``.
+    ``schema``: creating Optuna's tables and the study. ``CREATE TABLE IF NOT EXISTS`` is not
+    atomic on PostgreSQL: workers racing on an empty database die with ``UniqueViolation`` on
+    ``pg_type``. Optuna's maintainers advise creating the schema before starting workers; the
+    lock does that for whoever comes first. ``trials``: counting the study's trials and adding
+    one, so that n_trials workers never start more than n_trials.
+
+    PostgreSQL: a session advisory lock; SQLite: a file lock next to the database; other
+    databases: none (``retry_races`` covers the schema, and a trial or two may run over).
     """
-    if not url.startswith("postgresql"):
-        yield
-        return
-    import sqlalchemy
-    from sqlalchemy.pool import NullPool
+    if url.startswith("postgresql"):
+        with _advisory_lock(url, name):
+            yield
+    elif url.startswith("sqlite"):
+        import fcntl
 
-    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _SCHEMA_LOCK})
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        with open(lock_dir / f".{name}.lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": _SCHEMA_LOCK})
+                fcntl.flock(f, fcntl.LOCK_UN)
+    else:
+        yield
+
+
+@contextmanager
+def _advisory_lock(url: str, name: str) -> Iterator[None]:
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    key = int.from_bytes(hashlib.sha1(f"litlab:{name}".encode()).digest()[:7], "big")
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
     finally:
         engine.dispose()
