@@ -11,7 +11,7 @@ ARGS ?=
 # torchvision downloads it into ./data on first use. LITLAB_DATA_DIR set by you always wins.
 # (Tests make their own data and never read it.)
 ifneq ($(wildcard ../shared/data/MNIST/raw/train-images-idx3-ubyte),)
-train eval bench: export LITLAB_DATA_DIR ?= $(abspath ../shared/data)
+train eval bench bench-gpu: export LITLAB_DATA_DIR ?= $(abspath ../shared/data)
 endif
 
 .DEFAULT_GOAL := help
@@ -49,6 +49,9 @@ format: $(STAMP)  ## fix style with ruff
 
 bench: $(STAMP)  ## run the benchmarks (real MNIST from LITLAB_DATA_DIR)
 	$(BIN)/python -m benchmarks $(ARGS)
+
+bench-gpu: $(STAMP)  ## the GPU benchmarks alone, ~5 min on one GPU (docs/benchmarks.md)
+	$(BIN)/python -m benchmarks --gpu $(ARGS)
 
 clean:  ## remove runs, caches and .venv
 	rm -rf logs outputs multirun wandb .pytest_cache .ruff_cache $(VENV)

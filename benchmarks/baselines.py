@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.common import Clock
+from benchmarks.common import Clock, device
 
 
 class ClassicNet(nn.Module):
@@ -49,9 +49,11 @@ def mnist_loaders(data_dir: str, batch_size: int, seed: int):
 
 def accuracy(model: nn.Module, loader) -> float:
     model.eval()
+    dev = next(model.parameters()).device
     correct = total = 0
     with torch.inference_mode():
         for x, y in loader:
+            x, y = x.to(dev), y.to(dev)
             correct += int((model(x).argmax(1) == y).sum())
             total += len(y)
     model.train()
@@ -77,11 +79,14 @@ def train_baseline(
         model, batch = template_mlp(), 64
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         sched = None
+    dev = device()
+    model.to(dev)  # in place: the optimizer's parameters move with it
     train, test = mnist_loaders(data_dir, batch, seed)
     clock, trace, step = Clock(), [], 0
     clock.start()
     for _ in range(epochs):
         for x, y in train:
+            x, y = x.to(dev), y.to(dev)
             loss = F.cross_entropy(model(x), y)
             opt.zero_grad()
             loss.backward()

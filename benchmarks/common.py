@@ -41,6 +41,21 @@ def table(title: str, header: list[str], rows: list[list]) -> str:
     return text
 
 
+def device():
+    """Where the benchmarks train: the GPU when there is one (as ``accelerator: auto`` picks)."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def sync() -> None:
+    """Wait for the GPU's queued work: a clock read before it would time only the launches."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def machine() -> str:
     import torch
 
@@ -53,22 +68,30 @@ def machine() -> str:
         )
     except (OSError, StopIteration):
         pass
+    gpu = (
+        f"GPU {torch.cuda.get_device_name()} (CUDA {torch.version.cuda}), "
+        if torch.cuda.is_available()
+        else "no GPU, "
+    )
     return (
-        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"{gpu}{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), Python {sys.version.split()[0]}"
     )
 
 
 class Clock:
-    """A stopwatch that can be paused, for training time that leaves evaluation out."""
+    """A stopwatch that can be paused, for training time that leaves evaluation out. It waits
+    for the GPU at each start and stop, so queued kernels count where they ran."""
 
     def __init__(self):
         self.total, self.since = 0.0, None
 
     def start(self):
+        sync()
         self.since = time.perf_counter()
 
     def stop(self):
+        sync()
         if self.since is not None:
             self.total += time.perf_counter() - self.since
             self.since = None

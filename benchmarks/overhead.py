@@ -7,7 +7,10 @@ beyond it (lazy imports, first logs, allocator warm-up) is reported apart. A bar
 Trainer (no logger, progress bar or callbacks) on the same module shows what Lightning's own
 loop costs before litlab adds anything.
 
-    python -m benchmarks.overhead [--repeats 3] [--quick]
+On a GPU every contender trains there, in the Trainer's precision, with the data resident on the
+device as litlab keeps it, and every clock waits for the GPU before it is read.
+
+    python -m benchmarks.overhead [--repeats 3] [--tasks mnist,mnist-512,linear,logistic] [--quick]
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 
-from benchmarks.common import DATA_DIR, interleaved, med, table
+from benchmarks.common import DATA_DIR, device, interleaved, med, sync, table
 from litlab.config import compose, to_plain
+from litlab.models.base import build_optimizer
 from litlab.run import build_all
 
 TASKS = {
     "mnist": ["experiment=mnist", f"paths.data_dir={DATA_DIR}"],
+    "mnist-512": ["experiment=mnist", f"paths.data_dir={DATA_DIR}", "data.batch_size=512"],
     "linear": ["experiment=linear", "data.num_samples=20000", "trainer.max_epochs=1"],
     "logistic": [
         "experiment=logistic",
@@ -45,9 +50,11 @@ class EpochTimer(Callback):
         self.seconds: list[float] = []
 
     def on_train_epoch_start(self, trainer, pl_module):
+        sync()
         self.t0 = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, pl_module):
+        sync()
         self.seconds.append(time.perf_counter() - self.t0)
 
 
@@ -64,7 +71,7 @@ def setup(task: str, quick: bool):
     if quick:
         overrides += (
             ["trainer.limit_train_batches=10", "data.val_size=200"]
-            if task == "mnist"
+            if task.startswith("mnist")
             else ["trainer.limit_train_batches=10"]
         )
     cfg = compose(overrides)
@@ -79,8 +86,9 @@ def litlab_epoch(task: str, quick: bool, bare: bool = False) -> dict:
     timer = EpochTimer()
     if bare:
         trainer = L.Trainer(
-            accelerator="cpu",
+            accelerator=device().type,
             devices=1,
+            precision=cfg.trainer.precision,
             max_epochs=EPOCHS,
             limit_train_batches=trainer.limit_train_batches,
             limit_val_batches=0,
@@ -108,11 +116,14 @@ def litlab_epoch(task: str, quick: bool, bare: bool = False) -> dict:
 def loop_epoch(task: str, quick: bool) -> dict:
     """The loop a user would write: same pieces, no framework."""
     cfg, datamodule, model, trainer = setup(task, quick)
-    net, loss_fn = copy.deepcopy(model.net), model.loss_fn
+    dev = device()
+    net, loss_fn = copy.deepcopy(model.net).to(dev), model.loss_fn
     squeeze = task == "logistic"  # BinaryClassifier.forward squeezes its one output
     memory_format = getattr(model, "memory_format", torch.contiguous_format)
     net.to(memory_format=memory_format)
-    opt = instantiate(cfg.model.optimizer)(net.parameters())
+    # Resident on the device, as TensorDataModule.setup puts it under a GPU trainer.
+    datamodule.splits = {k: (x.to(dev), y.to(dev)) for k, (x, y) in datamodule.splits.items()}
+    opt = build_optimizer(instantiate(cfg.model.optimizer), net.parameters())  # fused on a GPU
     loader = datamodule.train_dataloader()
     steps = min(len(loader), 10) if quick else len(loader)
     sched = None
@@ -124,24 +135,30 @@ def loop_epoch(task: str, quick: bool) -> dict:
             else {"T_max": total}
         )
         sched = instantiate(cfg.model.scheduler)(opt, **sched_kw)
-    bf16 = str(cfg.trainer.precision).startswith("bf16")
+    precision = str(cfg.trainer.precision)
+    half = torch.bfloat16 if precision.startswith("bf16") else torch.float16
+    autocast = precision in ("bf16-mixed", "16-mixed")
+    scaler = torch.amp.GradScaler(dev.type, enabled=precision == "16-mixed")
     torch.manual_seed(0)
     seconds = []
     for epoch in range(EPOCHS):
         loader.sampler.set_epoch(epoch)
+        sync()
         t0 = time.perf_counter()
         for i, batch in enumerate(loader):
             if i == steps:
                 break
             x, y = datamodule.on_after_batch_transfer(batch, 0)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with torch.autocast(dev.type, dtype=half, enabled=autocast):
                 out = net(x.contiguous(memory_format=memory_format) if x.dim() == 4 else x)
                 loss = loss_fn(out.squeeze(-1) if squeeze else out, y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             if sched:
                 sched.step()
+        sync()
         seconds.append(time.perf_counter() - t0)
     return {"epoch": seconds[-1], "first": seconds[0] - seconds[-1], "steps": steps}
 
@@ -180,7 +197,8 @@ def main(argv: list[str] | None = None) -> str:
                 ]
             )
     return table(
-        "Trainer overhead: steady training epoch (median of interleaved repeats)",
+        f"Trainer overhead: steady training epoch on {device().type.upper()} "
+        "(median of interleaved repeats)",
         [
             "task",
             "trainer",

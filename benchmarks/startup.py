@@ -46,7 +46,14 @@ def main(argv: list[str] | None = None) -> str:
     step_res = interleaved(
         {
             "plain": lambda: to_first_step(
-                [sys.executable, "-m", "benchmarks.plain_first_step", DATA_DIR, f"{tmp}/p"],
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.plain_mnist",
+                    DATA_DIR,
+                    "--first-step",
+                    f"{tmp}/p",
+                ],
                 f"{tmp}/p",
             ),
             "litlab": lambda: to_first_step(

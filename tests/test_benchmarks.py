@@ -25,6 +25,31 @@ def test_every_benchmark_runs_and_prints_its_table(mnist_root):
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for title in ("Start-up", "Data pipeline", "Trainer overhead", "Time to 99% test accuracy"):
+    for title in (
+        "Start-up",
+        "Data pipeline",
+        "Trainer overhead",
+        "Time to 99% test accuracy",
+        "Whole MNIST run",
+    ):
         assert f"### {title}" in proc.stdout
     assert "| litlab-train (mnist experiment) |" in proc.stdout
+    assert "| plain PyTorch script |" in proc.stdout
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_options_run_on_the_cpu(mnist_root):
+    """`make bench-gpu`'s pieces (batch 512 rows, no baselines), at tiny sizes on this CPU."""
+    env = {**os.environ, "LITLAB_DATA_DIR": str(mnist_root)}
+    out = ""
+    for args in (
+        ["benchmarks.overhead", "--tasks", "mnist-512", "--repeats", "1", "--quick"],
+        ["benchmarks.time_to_accuracy", "--no-baselines", "--seeds", "0", "--quick"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out += proc.stdout
+    assert "| mnist-512 | litlab (default) |" in out
+    assert "| litlab-train (mnist experiment) |" in out and "pytorch/examples" not in out
