@@ -5,3 +5,9 @@ __version__ = "0.1.0"
 
 class LitlabError(Exception):
     """A mistake the user can fix: the CLI prints its message alone, without a traceback."""
+
+
+def first_line(err: BaseException) -> str:
+    """An error as one line, for messages that must fit on one: ``ValueError: bad value``."""
+    text = (str(err).strip().splitlines() or [""])[0].strip()
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__

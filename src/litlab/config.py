@@ -26,6 +26,13 @@ def run_dir(ckpt_path: str | None, new_dir: str) -> str:
     return str(path)
 
 
+def hydra_subdir(ckpt_path: str | None) -> str | None:
+    """Where Hydra saves the composed config: ``.hydra/`` of a new run. A resume saves none,
+    so the run's own ``.hydra/`` keeps the command that started it; each resume's command and
+    overrides go to ``history`` in run.json instead."""
+    return None if ckpt_path else ".hydra"
+
+
 def fast_precision(accelerator: str) -> str:
     """bf16 mixed precision where the hardware runs it natively, else full fp32.
 
@@ -55,6 +62,7 @@ def wandb_mode() -> str:
 
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("litlab_run_dir", run_dir, replace=True)
+    OmegaConf.register_new_resolver("litlab_hydra_subdir", hydra_subdir, replace=True)
     OmegaConf.register_new_resolver("litlab_fast_precision", fast_precision, replace=True)
     OmegaConf.register_new_resolver("litlab_wandb_mode", wandb_mode, replace=True)
 
@@ -64,29 +72,34 @@ def to_plain(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
-def _accepted(target: Any) -> tuple[dict[str, inspect.Parameter], bool]:
-    """The keyword arguments ``target`` takes, following ``**kwargs`` up the class hierarchy."""
+def _signatures(target: Any) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
+    """The keyword arguments ``target`` takes and their type hints, following ``**kwargs`` up the
+    class hierarchy (a subclass passing ``**kwargs`` to its parent takes the parent's arguments,
+    with the parent's types). The flag says whether any keyword is accepted."""
     params: dict[str, inspect.Parameter] = {}
+    hints: dict[str, Any] = {}
     owners = (
         [k for k in target.__mro__ if "__init__" in vars(k)]
         if inspect.isclass(target)
         else [target]
     )
     for owner in owners:
+        func = owner.__init__ if inspect.isclass(owner) else owner
         try:
-            sig = inspect.signature(owner.__init__ if inspect.isclass(owner) else owner)
+            sig = inspect.signature(func)
         except (TypeError, ValueError):
-            return params, True
+            return params, hints, True
+        for name, hint in _hints(func).items():
+            hints.setdefault(name, hint)
         for name, p in sig.parameters.items():
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name != "self":
                 params.setdefault(name, p)
         if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-            return params, False
-    return params, True
+            return params, hints, False
+    return params, hints, True
 
 
-def _hints(target: Any) -> dict[str, Any]:
-    func = target.__init__ if inspect.isclass(target) else target
+def _hints(func: Any) -> dict[str, Any]:
     try:
         return typing.get_type_hints(func)
     except Exception:  # unresolvable annotations: skip the type check, keep the name check
@@ -112,8 +125,8 @@ def _type_error(value: Any, hint: Any) -> str | None:
         for o in options
         if o in _SIMPLE
     )
-    names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
-    return None if ok else f"expects {names}, got {value!r}"
+    names = " or ".join("null" if o is type(None) else o.__name__ for o in options)
+    return None if ok else f"expects {names}"
 
 
 def check_targets(cfg: Any, path: str = "") -> None:
@@ -132,8 +145,7 @@ def check_targets(cfg: Any, path: str = "") -> None:
             target = get_object(cfg._target_)
         except Exception as err:
             raise LitlabError(f"{where}._target_: cannot import {cfg._target_!r} ({err}).") from err
-        params, open_kwargs = _accepted(target)
-        hints = _hints(target)
+        params, hints, open_kwargs = _signatures(target)
         for key in cfg:
             if str(key).startswith("_"):
                 continue
@@ -145,7 +157,7 @@ def check_targets(cfg: Any, path: str = "") -> None:
             if key in hints and not OmegaConf.is_missing(cfg, key):
                 problem = _type_error(cfg[key], hints[key])
                 if problem:
-                    raise LitlabError(f"{where}.{key} {problem}.")
+                    raise LitlabError(f"{where}.{key}={cfg[key]!r}: {problem}.")
     for key in cfg:
         if not OmegaConf.is_missing(cfg, key):
             check_targets(cfg[key], f"{path}.{key}" if path else str(key))
