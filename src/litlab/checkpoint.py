@@ -1,34 +1,61 @@
-"""Checkpoints that describe themselves: each carries the resolved config of its run."""
+"""Checkpoints that describe themselves (each carries its run's resolved config), written
+atomically, read safely (``weights_only=True``), and refused in one line when unreadable."""
 
 from __future__ import annotations
 
+import io
+import pickle
+import re
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_only
 
-from litlab import LitlabError, __version__
+from litlab import LitlabError, __version__, first_line
+from litlab.atomic import write_atomic
 
 KEY = "litlab"
 
 
 class SaveRunConfig(Callback):
-    """Stores the run's resolved config (plain values only) in every checkpoint it writes."""
+    """Stores the run's resolved config (plain values only) in every checkpoint it writes, and
+    ``source``: the config before resolving, which a resume re-resolves with its overrides."""
 
-    def __init__(self, config: dict):
+    def __init__(self, config: dict, source: dict | None = None):
         self.config = config
+        self.source = source
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        checkpoint[KEY] = {"config": self.config, "version": __version__}
+        checkpoint[KEY] = {"config": self.config, "source": self.source, "version": __version__}
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints replace the previous file whole, or not at all.
+
+    Lightning's own save writes a temporary file in the system's temp dir and moves it over,
+    which across filesystems is a copy that a full disk cuts short; nor does it fsync. A failed
+    write here leaves the previous ``last.ckpt``/``best.ckpt`` intact and ends the run with one
+    line naming the file and the cause.
+    """
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options: Any = None) -> None:
+        if "://" in str(path):  # remote storage: fsspec's transactions are the right tool there
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        write_atomic(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def find_checkpoint(path: str | Path, prefer: str = "last") -> Path:
     """A checkpoint file, or a run directory whose ``checkpoints/<prefer>.ckpt`` is taken."""
     path = Path(path).expanduser()
     if path.is_dir():
-        names = [prefer, "best", "last"]
-        for name in names:
+        for name in (prefer, "best", "last"):
             if (path / "checkpoints" / f"{name}.ckpt").is_file():
                 return path / "checkpoints" / f"{name}.ckpt"
         raise LitlabError(f"No checkpoint in {path}/checkpoints/ (looked for {prefer}.ckpt).")
@@ -37,22 +64,99 @@ def find_checkpoint(path: str | Path, prefer: str = "last") -> Path:
     return path
 
 
+def _unreadable(path: Path, err: Exception) -> LitlabError:
+    """Why torch could not read ``path``, in words that never advise unsafe loading."""
+    text = str(err)
+    unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if unsafe:
+        why = (
+            f"it holds Python objects ({unsafe.group(1)}) that litlab does not load: it reads "
+            "plain values only"
+        )
+    elif "weights_only" in text or isinstance(err, pickle.UnpicklingError | EOFError):
+        why = "it is truncated, or not a PyTorch checkpoint"
+    else:
+        why = f"it is truncated, or not a PyTorch checkpoint ({first_line(err)})"
+    return LitlabError(f"Could not read checkpoint {path}: {why}.")
+
+
 def load(path: Path) -> dict[str, Any]:
-    """The whole checkpoint, loaded safely (``weights_only=True``) on the CPU."""
+    """The whole checkpoint, loaded safely on the CPU; a one-line error for anything else."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
+        size = path.stat().st_size
+    except OSError as err:
+        raise LitlabError(f"Could not read checkpoint {path}: {err.strerror or err}.") from err
+    if size == 0:
         raise LitlabError(
-            f"Could not load checkpoint {path}: {type(err).__name__}: {str(err).splitlines()[0]}"
-        ) from err
+            f"Could not read checkpoint {path}: the file is empty (0 bytes); it was probably "
+            "cut off while being written."
+        )
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
+        raise _unreadable(path, err) from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        what = "a dict without weights" if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise LitlabError(
+            f"Could not use {path}: it holds {what}, not a Lightning checkpoint of a litlab run."
+        )
+    return ckpt
 
 
-def run_config(path: Path) -> dict:
-    """The resolved config saved in a litlab checkpoint."""
-    saved = load(path).get(KEY)
-    if not saved:
+def run_config(ckpt: dict, path: Path) -> dict:
+    """The resolved config saved in a (loaded) litlab checkpoint."""
+    saved = ckpt.get(KEY)
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
         raise LitlabError(f"{path} was not written by a litlab run: it holds no run config.")
     return saved["config"]
+
+
+@dataclass
+class Found:
+    """A readable litlab checkpoint, loaded."""
+
+    path: Path
+    ckpt: dict
+
+    @property
+    def config(self) -> dict:
+        return run_config(self.ckpt, self.path)
+
+    @property
+    def source(self) -> dict | None:
+        return self.ckpt[KEY].get("source")
+
+
+def open_checkpoint(path: str | Path, prefer: str) -> Found:
+    """The checkpoint ``path`` names, loaded; for a resume (``prefer="last"``), an unreadable
+    ``last.ckpt`` falls back to the newest readable checkpoint of the run, with a warning."""
+    first = find_checkpoint(path, prefer)
+    try:
+        found = Found(first, load(first))
+        found.config  # noqa: B018 - refuse a checkpoint without a run config here
+        return found
+    except LitlabError as err:
+        if prefer != "last" or first.name != "last.ckpt":
+            raise
+        for other in _newest_first(first.parent, skip=first):
+            try:
+                found = Found(other, load(other))
+                found.config  # noqa: B018
+            except LitlabError:
+                continue
+            _warn(f"{err} Resuming from {other.name} instead (epoch {found.ckpt.get('epoch')}).")
+            return found
+        raise
+
+
+def _newest_first(folder: Path, skip: Path) -> list[Path]:
+    found = [p for p in folder.glob("*.ckpt") if p != skip and p.is_file()]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+@rank_zero_only
+def _warn(message: str) -> None:
+    print(f"litlab: warning: {message}", file=sys.stderr)
 
 
 def check_same_task(saved: dict, cfg: dict, path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,9 +12,12 @@ from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_only
 
-from litlab import tracking
+from litlab import LitlabError, tracking
+from litlab.atomic import write_atomic
 
 FILENAME = "run.json"
+# What each attempt of a run (the first one, then every resume) leaves in ``history``.
+ATTEMPT_KEYS = ("command", "overrides", "start_time", "end_time", "status", "error")
 
 
 def _now() -> str:
@@ -32,29 +36,35 @@ class Manifest:
     """Use as ``with Manifest(run_dir) as m: ... m.update(...)``.
 
     The status is ``running`` while the run runs, then ``finished``, ``failed`` (with the error) or
-    ``interrupted``. A resumed run keeps its wandb run id and lists earlier attempts in
-    ``history``. Only rank 0 writes; everything recorded passes through ``tracking.redact``.
+    ``interrupted``. The top level describes the latest attempt (its command and overrides); a
+    resumed run lists its earlier attempts, each with its command, overrides and outcome, in
+    ``history``, and keeps its wandb run. Nothing is written before ``__enter__``, so a run that
+    is refused leaves the run dir as it was. Only rank 0 writes; everything recorded passes
+    through ``tracking.redact``.
     """
 
-    def __init__(self, run_dir: str | Path):
+    def __init__(self, run_dir: str | Path, resumed: bool = False):
         self.path = Path(run_dir) / FILENAME
-        self.previous = read(run_dir)
+        self.previous = read(run_dir) if resumed else {}
         self.interrupted = False  # set by the caller: Lightning turns Ctrl+C into SystemExit(1)
-        self.data: dict[str, Any] = {
-            "status": "running",
-            "error": None,
-            "start_time": _now(),
-            "end_time": None,
-            "command": tracking.command_line(),
-            "overrides": tracking.overrides(),
-            "cwd": os.getcwd(),
-            "git": tracking.git_info(),
-            "versions": tracking.versions(),
-            "host": tracking.host_info(),
-        }
+        self.data: dict[str, Any] = {**self.previous}
+        self.data.update(
+            {
+                "status": "running",
+                "error": None,
+                "start_time": _now(),
+                "end_time": None,
+                "command": tracking.command_line(),
+                "overrides": tracking.overrides(),
+                "cwd": os.getcwd(),
+                "git": tracking.git_info(),
+                "versions": tracking.versions(),
+                "host": tracking.host_info(),
+            }
+        )
         if self.previous:
             earlier = self.previous.get("history", [])
-            last = {k: self.previous.get(k) for k in ("start_time", "end_time", "status", "error")}
+            last = {k: self.previous.get(k) for k in ATTEMPT_KEYS}
             self.data["history"] = [*earlier, last]
 
     @property
@@ -67,10 +77,8 @@ class Manifest:
 
     @rank_zero_only
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n")
-        tmp.replace(self.path)  # a reader never sees half a file
+        text = json.dumps(self.data, indent=2, default=str) + "\n"
+        write_atomic(self.path, lambda f: f.write(text.encode()))
 
     def __enter__(self) -> Manifest:
         self._write()
@@ -86,4 +94,10 @@ class Manifest:
         else:
             status = "failed"
             message = "".join(traceback.format_exception_only(kind, err)).strip()
-        self.update(status=status, error=message, end_time=_now(), versions=tracking.versions())
+        try:
+            self.update(status=status, error=message, end_time=_now(), versions=tracking.versions())
+        except LitlabError as write_err:
+            if err is None:
+                raise
+            # The run's own error says more (a full disk, say); this one only follows from it.
+            print(f"litlab: warning: {write_err}", file=sys.stderr)

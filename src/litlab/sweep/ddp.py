@@ -1,4 +1,8 @@
-"""DDP inside a Hydra multirun job: child ranks must rerun this job, not the whole sweep.
+"""DDP inside a Hydra multirun job: each job runs its ranks apart from the sweep.
+
+A grid job that would start DDP ranks itself runs as a litlab-train process of its own
+(``run_job_apart``): when one of its ranks fails, Lightning kills that job's processes, and with
+them it would kill the sweep's process too; apart, the job fails alone and the grid goes on.
 
 Lightning starts ranks 1..N-1 by rerunning ``sys.argv`` with ``hydra.run.dir=<hydra.run.dir>``
 appended (``_hydra_subprocess_cmd``). Under ``-m`` that argv is the sweep itself, so every child
@@ -11,13 +15,16 @@ Lightning launches nothing; this is then a no-op.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import read_write
+from omegaconf import DictConfig, read_write
+
+from litlab import LitlabError
 
 # What Lightning's launcher sets in the launching process (``_call_children_scripts``).
 _DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
@@ -84,3 +91,59 @@ def _end_ddp(saved_env: dict[str, str | None]) -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+def _world_size(trainer: DictConfig) -> int:
+    devices = trainer.get("devices")
+    count = devices if isinstance(devices, int) and devices > 0 else 1
+    return count * int(trainer.get("num_nodes") or 1)
+
+
+def needs_own_process(cfg: DictConfig) -> bool:
+    """A multirun job whose Trainer would launch DDP ranks from this process.
+
+    Not when SLURM started the ranks (tasks per node = devices): Lightning launches nothing then.
+    """
+    if not in_multirun() or "LOCAL_RANK" in os.environ:
+        return False
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+        return False
+    trainer = cfg.get("trainer") or {}
+    return "ddp" in str(trainer.get("strategy")) or _world_size(trainer) > 1
+
+
+def run_job_apart(cfg: DictConfig) -> float | None:
+    """This job as ``python -m litlab.train <its overrides>`` in its own dir; its objective."""
+    from litlab import manifest
+    from litlab.cli import Interrupted
+
+    hydra = HydraConfig.get()
+    run_dir = hydra.runtime.output_dir
+    argv = single_run_argv(sys.argv, list(hydra.overrides.task), run_dir)
+    proc = subprocess.Popen([sys.executable, "-m", "litlab.train", *argv[1:]])
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:  # Ctrl+C reached the job's processes too: let them record it
+        proc.wait()
+        raise Interrupted(run_dir) from None
+    if code == 130:
+        raise Interrupted(run_dir)
+    record = manifest.read(run_dir)
+    if code != 0:
+        error = record.get("error") or f"its process ended with status {code}; see its output"
+        if record.get("status") == "running":  # killed (by Lightning, after a rank failed)
+            error = f"its processes were stopped after a rank failed (status {code})"
+            _mark_failed(run_dir, record, error)
+        raise LitlabError(f"job {hydra.job.num} failed: {error.splitlines()[0]}")
+    return record.get("metrics", {}).get(cfg.monitor.metric)
+
+
+def _mark_failed(run_dir: str, record: dict, error: str) -> None:
+    import json
+    from pathlib import Path
+
+    from litlab.atomic import write_atomic
+    from litlab.manifest import FILENAME
+
+    text = json.dumps({**record, "status": "failed", "error": error}, indent=2) + "\n"
+    write_atomic(Path(run_dir) / FILENAME, lambda f: f.write(text.encode()))

@@ -1,0 +1,64 @@
+"""What the console scripts share: how a refused run, a Ctrl+C and an error end."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from litlab import manifest
+
+
+class Interrupted(SystemExit):
+    """Ctrl+C (or SIGTERM) stopped the run; it is recorded ``interrupted`` and can be resumed.
+
+    A ``SystemExit`` with the shell's status for SIGINT, 130: Hydra's multirun lets it through,
+    so a grid stops too instead of starting its next job.
+    """
+
+    def __init__(self, run_dir: str):
+        super().__init__(130)
+        self.run_dir = run_dir
+
+
+@contextmanager
+def interrupted_exit(continue_command: Callable[[str], str]) -> Iterator[None]:
+    """Ctrl+C ends the process with one line (what to run to continue) and status 130."""
+    try:
+        yield
+    except Interrupted as err:
+        print(
+            f"litlab: interrupted; {err.run_dir} is recorded as such. Continue it with: "
+            f"{continue_command(err.run_dir)}",
+            file=sys.stderr,
+        )
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("litlab: interrupted.", file=sys.stderr)
+        sys.exit(130)
+
+
+def discard_refused_run(cfg: DictConfig, own_dir: bool = False) -> None:
+    """A new run refused before it started leaves no directory behind.
+
+    Hydra creates the run dir (with ``.hydra/`` and the job's log) before litlab sees the
+    config; when litlab then refuses it, nothing in there is a record of a run. The directory
+    of a resumed run is never touched (``own_dir``: the command always gets a new one, as
+    ``litlab-eval`` does).
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    resumes = OmegaConf.select(cfg, "ckpt_path", throw_on_missing=False) and not own_dir
+    if resumes or not HydraConfig.initialized():
+        return
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_files = {".hydra", f"{HydraConfig.get().job.name}.log", manifest.FILENAME}
+    if not run_dir.is_dir() or (run_dir / manifest.FILENAME).exists():
+        return
+    if {p.name for p in run_dir.iterdir()} <= hydra_files:
+        shutil.rmtree(run_dir, ignore_errors=True)

@@ -1,0 +1,101 @@
+"""A resume continues the run it names: that run's config, with this command's overrides on top,
+in that run's directory, by one process at a time."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from litlab import LitlabError, manifest
+from litlab.checkpoint import Found, check_same_task
+from litlab.config import CONFIG_DIR, to_plain
+
+LOCK_FILE = ".lock"
+
+
+def _is_group(key: str) -> bool:
+    return (CONFIG_DIR / key).is_dir()
+
+
+def resumed_config(cfg: DictConfig, found: Found, overrides: list[str]) -> DictConfig:
+    """The run's own config (as stored in its checkpoint), with ``overrides`` applied on top.
+
+    ``cfg`` is this command's composed config: overrides take their values from it, so they
+    mean exactly what they mean on a fresh run. The stored config is the one before resolving
+    where the checkpoint has it, so ``seed=3`` or ``model.optimizer.lr=...`` reach the keys
+    that interpolate them. A group override (``trainer=cpu``) replaces that whole node.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    saved = found.config
+    explicit = any(o.split("=", 1)[0].lstrip("+~") == "experiment" for o in overrides)
+    if explicit:
+        check_same_task(saved, to_plain(cfg), found.path)
+    merged = OmegaConf.create(copy.deepcopy(found.source or saved))
+    for override in OverridesParser.create().parse_overrides(overrides):
+        key = override.key_or_group
+        if key.startswith("hydra.") or key == "experiment":
+            continue
+        if override.is_delete():
+            _delete(merged, key)
+        elif _is_group(key):
+            _replace_group(merged, cfg, override.input_line or key, saved, explicit)
+        else:
+            OmegaConf.update(merged, key, OmegaConf.select(cfg, key), force_add=True)
+    merged.name = saved["name"]
+    merged.paths = cfg.paths  # where things are now, not where they were
+    check_same_task(saved, to_plain(merged), found.path)
+    return merged
+
+
+def _delete(merged: DictConfig, key: str) -> None:
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(merged, parent) if parent else merged
+    if isinstance(node, DictConfig) and leaf in node:
+        del node[leaf]
+
+
+def _replace_group(merged: DictConfig, cfg: DictConfig, typed: str, saved: dict, explicit: bool):
+    node = typed.split("=", 1)[0].lstrip("+").replace("/", ".")
+    if OmegaConf.select(cfg, node) is None and node not in cfg:
+        raise LitlabError(
+            f"{typed} cannot be added to a resume (it sets keys all over the config): give its "
+            "keys one by one instead, e.g. trainer.max_epochs=5."
+        )
+    if not explicit and cfg.name != saved["name"]:
+        raise LitlabError(
+            f"{typed} on a resume needs the run's experiment on the command line too: add "
+            f"experiment={saved['name']}."
+        )
+    OmegaConf.update(merged, node, OmegaConf.select(cfg, node), force_add=True, merge=False)
+
+
+@contextmanager
+def run_lock(run_dir: str | Path) -> Iterator[None]:
+    """Hold ``<run dir>/.lock`` while the run runs; a second run of the same dir is refused.
+
+    An OS file lock (flock): it ends with the process that holds it, however that process ends,
+    so a killed run never locks its directory for good.
+    """
+    from filelock import FileLock, Timeout
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(run_dir / LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        owner = manifest.read(run_dir).get("host", {})
+        who = f"process {owner.get('pid')} on {owner.get('hostname')}" if owner else "a process"
+        raise LitlabError(
+            f"{run_dir} is in use: {who} is running it. Wait for it to end (or stop it) "
+            "before resuming it."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
