@@ -15,6 +15,19 @@ from litlab import LitlabError
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 STAGES = ("train", "val", "test")
+NONFINITE_ADVICE = (
+    "Lower model.optimizer.lr, set trainer.gradient_clip_val=1.0, or check the data; the last "
+    "good checkpoint (if any) is in the run's checkpoints/ folder."
+)
+# Scheduler state that follows from the run's length, which a resume may change.
+_LENGTH_STATE = {
+    torch.optim.lr_scheduler.OneCycleLR: ("total_steps", "_schedule_phases"),
+    torch.optim.lr_scheduler.CosineAnnealingLR: ("T_max",),
+}
+_LENGTH_ARG = {
+    torch.optim.lr_scheduler.OneCycleLR: "total_steps",
+    torch.optim.lr_scheduler.CosineAnnealingLR: "T_max",
+}
 
 
 class LitTask(L.LightningModule):
@@ -148,9 +161,7 @@ class LitTask(L.LightningModule):
         if bad:
             raise LitlabError(
                 f"The training loss was NaN or infinite in {bad} step(s) of epoch "
-                f"{self.current_epoch}. Lower model.optimizer.lr, set "
-                "trainer.gradient_clip_val=1.0, or check the data; the last good checkpoint "
-                "(if any) is in the run's checkpoints/ folder."
+                f"{self.current_epoch}. {NONFINITE_ADVICE}"
             )
 
     def configure_optimizers(self):
@@ -163,22 +174,38 @@ class LitTask(L.LightningModule):
             "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
         }
 
+    def _scheduler_class(self) -> type | None:
+        factory = self.scheduler_factory
+        return getattr(factory, "func", factory)
+
+    def _length_is_ours(self) -> bool:
+        """Whether the scheduler's length comes from the run (not set in the config)."""
+        arg = _LENGTH_ARG.get(self._scheduler_class())
+        return arg is not None and arg not in getattr(self.scheduler_factory, "keywords", {})
+
     def _scheduler_length(self) -> dict:
         """Schedulers that need the run's length (OneCycleLR's ``total_steps``) get it here."""
-        factory = self.scheduler_factory
-        func = getattr(factory, "func", factory)
-        if func is torch.optim.lr_scheduler.OneCycleLR and "total_steps" not in getattr(
-            factory, "keywords", {}
-        ):
-            return {"total_steps": self.trainer.estimated_stepping_batches}
-        if func is torch.optim.lr_scheduler.CosineAnnealingLR and "T_max" not in getattr(
-            factory, "keywords", {}
-        ):
-            steps = self.trainer.estimated_stepping_batches
-            return {
-                "T_max": steps if self.scheduler_interval == "step" else self.trainer.max_epochs
-            }
-        return {}
+        if not self._length_is_ours():
+            return {}
+        func = self._scheduler_class()
+        steps = max(1, self.trainer.estimated_stepping_batches)
+        if func is torch.optim.lr_scheduler.OneCycleLR:
+            pct = getattr(self.scheduler_factory, "keywords", {}).get("pct_start", 0.3)
+            # torch divides by zero when the warm-up ends exactly at step 0 (pct * steps == 1,
+            # e.g. 4 steps at pct 0.25): one step more, never taken, moves it off zero.
+            return {"total_steps": steps + 1 if float(pct * steps) == 1.0 else steps}
+        if self.scheduler_interval == "step":
+            return {"T_max": steps}
+        return {"T_max": max(1, self.trainer.max_epochs)}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # A resume may train longer than the run it continues (trainer.max_epochs raised): the
+        # schedule takes the new length, computed in configure_optimizers, and only the rest of
+        # its state (steps taken, learning rates) from the checkpoint.
+        if self._length_is_ours():
+            for state in checkpoint.get("lr_schedulers", []):
+                for key in _LENGTH_STATE[self._scheduler_class()]:
+                    state.pop(key, None)
 
 
 _FUSABLE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
