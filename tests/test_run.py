@@ -1,10 +1,12 @@
 """The task wrapper: resuming, safe checkpoints, and failures that say what to do."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from litlab import LitlabError
-from litlab.checkpoint import run_config
+from litlab.checkpoint import load, run_config
 from litlab.models import PolynomialRegression
 from litlab.run import fit_and_test
 
@@ -41,7 +43,8 @@ def test_checkpoints_load_with_weights_only_and_carry_the_config(cfg_for):
     model = PolynomialRegression(**ckpt["hyper_parameters"])
     model.load_state_dict(ckpt["state_dict"])
     assert model.coefficients == pytest.approx(run.model.coefficients)
-    assert run_config(path)["model"]["_target_"] == "litlab.models.PolynomialRegression"
+    config = run_config(load(Path(path)), Path(path))
+    assert config["model"]["_target_"] == "litlab.models.PolynomialRegression"
 
 
 def test_nan_loss_stops_with_advice(cfg_for):

@@ -1,0 +1,181 @@
+"""Resuming continues the run it names, with its own config, and loses nothing it recorded."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from litlab import LitlabError
+from litlab.run import fit_and_test
+from tests.conftest import SMALL_MNIST
+
+QUIET = ["logger=none", "trainer=cpu"]
+
+
+def manifest(run_dir: Path) -> dict:
+    return json.loads((run_dir / "run.json").read_text())
+
+
+def snapshot(run_dir: Path) -> dict[str, bytes]:
+    """Every file of a run dir with its bytes: what "left as it was" compares."""
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+
+
+def test_train_longer_with_a_one_cycle_schedule(cfg_for, tmp_path):
+    """Item 1: the README's "train longer" on MNIST (OneCycleLR) used to step past the end."""
+    args = ["experiment=mnist", *SMALL_MNIST, *QUIET, "trainer.precision=32-true"]
+    first = fit_and_test(cfg_for(*args, "trainer.max_epochs=1"))
+    steps = first.trainer.global_step
+    run_dir = tmp_path / "run"
+    longer = fit_and_test(cfg_for(*args, f"ckpt_path={run_dir}", "trainer.max_epochs=2"))
+    assert longer.trainer.global_step == 2 * steps
+    scheduler = longer.trainer.lr_scheduler_configs[0].scheduler
+    assert scheduler.total_steps == 2 * steps  # rebuilt for the new length
+    record = manifest(run_dir)
+    assert record["status"] == "finished" and record["metrics"]["test/acc"] > 0
+    assert [h["status"] for h in record["history"]] == ["finished"]
+
+
+def test_resume_takes_the_runs_own_config(cfg_for, tmp_path):
+    """Item 2: a resume typed without the first command's overrides keeps them."""
+    original = [
+        "experiment=logistic",
+        *QUIET,
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=2",
+        "data.batch_size=50",
+    ]
+    fit_and_test(cfg_for(*original))
+    run_dir = tmp_path / "run"
+    # No experiment=, no limit, no batch size: they all come from the run.
+    resumed = fit_and_test(cfg_for(f"ckpt_path={run_dir}", "trainer.max_epochs=3", "seed=3"))
+    assert resumed.cfg.name == "logistic"
+    assert resumed.cfg.trainer.limit_train_batches == 2 and resumed.cfg.data.batch_size == 50
+    assert resumed.trainer.global_step == 3 * 2
+    assert resumed.cfg.data.seed == 3  # interpolations follow the new overrides
+    record = manifest(run_dir)
+    assert record["overrides"][-3:] == [f"ckpt_path={run_dir}", "trainer.max_epochs=3", "seed=3"]
+    (first,) = record["history"]
+    assert first["overrides"][-4:] == original[-4:] and first["status"] == "finished"
+    assert record["config"]["trainer"]["max_epochs"] == 3
+    assert record["resumed_from"] == str(run_dir / "checkpoints" / "last.ckpt")
+
+
+class NaNWeights(Callback):
+    def on_validation_start(self, trainer, pl_module):
+        with torch.no_grad():
+            for p in pl_module.parameters():
+                p.fill_(float("nan"))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["experiment=linear"],  # another experiment
+        ["experiment=logistic", "model=mlp_classifier"],  # another model: weights do not fit
+        ["experiment=logistic", "data.batch_size=0"],  # a bad value
+    ],
+    ids=["experiment", "model", "value"],
+)
+def test_a_refused_resume_leaves_the_run_dir_as_it_was(cfg_for, tmp_path, bad):
+    """Item 3: refused resumes used to overwrite run.json, config.yaml and the wandb id."""
+    fit_and_test(cfg_for("experiment=logistic", "trainer.max_epochs=1", "trainer=cpu"))
+    run_dir = tmp_path / "run"
+    before = snapshot(run_dir)
+    wandb_id = manifest(run_dir)["wandb"]["id"]
+    with pytest.raises(LitlabError) as err:
+        fit_and_test(cfg_for(*bad, f"ckpt_path={run_dir}"))
+    assert "\n" not in str(err.value)
+    assert snapshot(run_dir) == before
+    # The next correct resume continues the same wandb run.
+    fit_and_test(cfg_for("trainer.max_epochs=2", f"ckpt_path={run_dir}"))
+    assert manifest(run_dir)["wandb"]["id"] == wandb_id
+
+
+def test_a_run_dir_in_use_is_refused_and_a_dead_holder_frees_it(cfg_for, tmp_path):
+    """Item 4: two resumes of one run dir at once."""
+    fit_and_test(cfg_for("experiment=linear", *QUIET, "trainer.max_epochs=1"))
+    run_dir = tmp_path / "run"
+    before = snapshot(run_dir)
+    # Another process runs it (holds its lock), then is killed with the lock still held.
+    code = f"from litlab.resume import run_lock as L; held = L({str(run_dir)!r}); held.__enter__()"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code + "; print(1, flush=True); input()"],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+    )
+    assert holder.stdout.readline().strip() == b"1"
+    with pytest.raises(LitlabError, match="is in use"):
+        fit_and_test(cfg_for("trainer.max_epochs=2", f"ckpt_path={run_dir}"))
+    assert snapshot(run_dir) == before
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    fit_and_test(cfg_for("trainer.max_epochs=2", f"ckpt_path={run_dir}"))
+    assert manifest(run_dir)["status"] == "finished"
+
+
+def test_an_unreadable_last_checkpoint_falls_back_to_the_best(cfg_for, tmp_path, capsys):
+    """Item 9: a last.ckpt cut short (a full disk) no longer blocks the resume."""
+    args = ["experiment=logistic", *QUIET]
+    fit_and_test(cfg_for(*args, "trainer.max_epochs=2"))
+    ckpts = tmp_path / "run" / "checkpoints"
+    data = (ckpts / "last.ckpt").read_bytes()
+    (ckpts / "last.ckpt").write_bytes(data[: len(data) // 3])
+    best_epoch = torch.load(ckpts / "best.ckpt", weights_only=True)["epoch"]
+    resumed = fit_and_test(cfg_for("trainer.max_epochs=3", f"ckpt_path={tmp_path / 'run'}"))
+    err = capsys.readouterr().err
+    assert "last.ckpt" in err and "Resuming from best.ckpt instead" in err
+    assert resumed.trainer.current_epoch == 3 and best_epoch <= 1
+    assert manifest(tmp_path / "run")["resumed_from"] == str(ckpts / "best.ckpt")
+
+
+def test_one_epoch_run_records_both_checkpoints(cfg_for, tmp_path):
+    """Item 11: checkpoints.last was null in every finished one-epoch run."""
+    fit_and_test(cfg_for("experiment=logistic", *QUIET, "trainer.max_epochs=1"))
+    recorded = manifest(tmp_path / "run")["checkpoints"]
+    assert Path(recorded["last"]).name == "last.ckpt" and Path(recorded["last"]).is_file()
+    assert Path(recorded["best"]).name == "best.ckpt" and Path(recorded["best"]).is_file()
+
+
+def test_short_run_with_a_one_cycle_schedule(cfg_for):
+    """Item 13: 4 steps at pct_start 0.25 made OneCycleLR divide by zero."""
+    run = fit_and_test(
+        cfg_for(
+            "experiment=mnist",
+            *SMALL_MNIST,
+            *QUIET,
+            "trainer.limit_train_batches=4",
+            "trainer.max_epochs=1",
+            "test=false",
+        )
+    )
+    assert run.trainer.global_step == 4
+
+
+def test_nan_validation_metrics_fail_the_run(cfg_for, tmp_path):
+    """Item 7: NaN validation loss used to end "finished"."""
+    cfg = cfg_for("experiment=logistic", *QUIET, "trainer.max_epochs=1")
+    with pytest.raises(LitlabError, match=r"val/.* NaN or infinite\. Lower model.optimizer.lr"):
+        fit_and_test(cfg, callbacks=[NaNWeights()])
+    record = manifest(tmp_path / "run")
+    assert record["status"] == "failed" and "NaN or infinite" in record["error"]
+
+
+def test_csv_log_keeps_earlier_rows_on_resume_and_foreign_columns(cfg_for, tmp_path):
+    """Item 14's cause: a CSV writer that did not know the file's columns (another process
+    under ddp_spawn, or a resume) rewrote metrics.csv with too few, or deleted it."""
+    from tests.conftest import csv_metrics
+
+    fit_and_test(cfg_for("experiment=linear", "logger=csv", "trainer.max_epochs=2"))
+    run_dir = tmp_path / "run"
+    lines = (run_dir / "csv" / "metrics.csv").read_text().splitlines()
+    fit_and_test(cfg_for("trainer.max_epochs=3", f"ckpt_path={run_dir}"))
+    after = (run_dir / "csv" / "metrics.csv").read_text().splitlines()
+    assert after[: len(lines)] == lines and len(after) > len(lines)
+    assert csv_metrics(run_dir)["epoch"] == 3
