@@ -109,7 +109,13 @@ def set_command(argv: list[str]) -> None:
 def command_line(argv: list[str] | None = None) -> list[str]:
     """The command that started this run, program name first, with its secrets hidden."""
     argv = list(_typed_command or (sys.argv if argv is None else argv))
-    return [Path(argv[0]).name, *redact_overrides(argv[1:])] if argv else []
+    if not argv:
+        return []
+    prog = [Path(argv[0]).name]
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if prog == ["__main__.py"] and spec:  # python -m litlab.sweep
+        prog = ["python", "-m", spec.name.removesuffix(".__main__")]
+    return [*prog, *redact_overrides(argv[1:])]
 
 
 def shell_command(argv: list[str] | None = None) -> str:

@@ -29,6 +29,16 @@ def requested() -> bool:
     return state.requested is not None
 
 
+def sleep(seconds: float) -> None:
+    """``time.sleep`` that ends early once a stop was asked."""
+    import time
+
+    for _ in range(max(1, round(seconds / 0.2))):
+        if requested():
+            return
+        time.sleep(0.2)
+
+
 def _handle(signum, frame) -> None:
     first = state.requested is None
     state.requested = signum

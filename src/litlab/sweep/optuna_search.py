@@ -318,19 +318,28 @@ def live_trials(study) -> list:
 def _count_then_ask(sweep: Sweep, study):
     """``study.ask`` that adds a trial only while the study holds fewer than n_trials, under a
     lock, so that workers started together run exactly n_trials (retries of killed trials aside).
+
+    With n_trials reached but trials of other workers still running, a worker waits: one of
+    those may die, and its point is then queued again for whoever is still there.
     """
+    import optuna
     from optuna.trial import TrialState
 
     ask = study.ask
-    n_trials = int(sweep.cfg.hparams_search.n_trials)
+    hs = sweep.cfg.hparams_search
+    n_trials, poll = int(hs.n_trials), min(int(hs.heartbeat), 5)
 
     def ask_if_needed(*args, **kwargs):
-        with storage.lock(sweep.storage_url, f"trials:{sweep.name}", sweep.dir):
-            live = live_trials(study)
-            waiting = any(t.state == TrialState.WAITING for t in live)
-            if interrupt.requested() or (len(live) >= n_trials and not waiting):
-                raise _Enough
-            return ask(*args, **kwargs)  # a waiting trial (a retry) first, else a new one
+        while not interrupt.requested():
+            with storage.lock(sweep.storage_url, f"trials:{sweep.name}", sweep.dir):
+                optuna.storages.fail_stale_trials(study)
+                live = live_trials(study)
+                if len(live) < n_trials or any(t.state == TrialState.WAITING for t in live):
+                    return ask(*args, **kwargs)  # a waiting trial (a retry) first, else a new one
+                if not any(t.state == TrialState.RUNNING for t in live):
+                    break
+            interrupt.sleep(poll)
+        raise _Enough
 
     return ask_if_needed
 

@@ -1,0 +1,167 @@
+"""Optuna on a real PostgreSQL server (a throwaway cluster on 127.0.0.1): workers started at
+once on an empty database, a worker killed mid-trial, drivers, and no password anywhere."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+
+from litlab import LitlabError, manifest
+from litlab.sweep import optuna_search
+from tests.servers import PG_PASSWORD, postgres, wait_for
+
+pytestmark = pytest.mark.slow
+ARG_SECRET = "Arg-canary-51d0e2"  # typed on the command line as +db.password
+BASE = [
+    "experiment=logistic",
+    "hparams_search=logistic",
+    "trainer=cpu",
+    "callbacks.progress_bar.refresh_rate=0",
+    f"+db.password={ARG_SECRET}",
+]
+
+
+@pytest.fixture(scope="module")
+def pg():
+    with postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def database(pg):
+    return pg.create_database(f"optuna_{uuid.uuid4().hex[:8]}")
+
+
+def start(cwd: Path, *overrides: str, log: str) -> subprocess.Popen:
+    env = {**os.environ, "LITLAB_LOG_DIR": str(cwd / "logs"), "WANDB_MODE": "offline"}
+    out = open(cwd / f"{log}.out", "w")  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen(
+        [sys.executable, "-m", "litlab.sweep", *BASE, *overrides],
+        cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+
+
+def study_for(tmp_path: Path, overrides: list[str], monkeypatch) -> optuna.Study:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LITLAB_LOG_DIR", str(tmp_path / "logs"))
+    plan = optuna_search.plan([*BASE, *overrides])
+    return optuna.load_study(study_name=plan.name, storage=plan.storage_url)
+
+
+def assert_no_secret_written(root: Path) -> int:
+    """Every file under ``root`` (run dirs, wandb runs, results, worker output) is clean."""
+    files = [p for p in root.rglob("*") if p.is_file()]
+    for path in files:
+        data = path.read_bytes()
+        for secret in (PG_PASSWORD, ARG_SECRET):
+            assert secret.encode() not in data, f"{secret} in {path}"
+    return len(files)
+
+
+def test_three_workers_started_at_once_share_one_study(tmp_path, database, monkeypatch):
+    overrides = [
+        "logger=wandb",
+        "trainer.max_epochs=1",
+        "hparams_search.n_trials=6",
+        f"hparams_search.storage={database}",
+    ]
+    workers = [start(tmp_path, *overrides, log=f"worker{i}") for i in range(3)]
+    codes = [w.wait(timeout=600) for w in workers]
+    outputs = [(tmp_path / f"worker{i}.out").read_text() for i in range(3)]
+    assert codes == [0, 0, 0], "\n".join(outputs)
+    for out in outputs:  # every worker joined the study (no schema race) and says where it is
+        assert "postgresql://litlab:<redacted>@127.0.0.1" in out.splitlines()[0]
+
+    trials = study_for(tmp_path, overrides, monkeypatch).get_trials(deepcopy=False)
+    assert [t.number for t in trials] == list(range(6))  # n_trials exactly, no gap
+    assert {t.state.name for t in trials} == {"COMPLETE"}
+    points = {tuple(sorted(t.params.items())) for t in trials}
+    assert len(points) == 6  # every worker drew its own points
+    assert len({t.user_attrs["pid"] for t in trials}) >= 2
+    for t in trials:
+        run = manifest.read(t.user_attrs["run_dir"])
+        assert run["status"] == "finished"
+        assert run["command"][:3] == ["python", "-m", "litlab.sweep"]
+        assert "+db.password=<redacted>" in run["command"]
+        assert (
+            f"hparams_search.storage={database}".replace(PG_PASSWORD, "<redacted>")
+            in run["command"]
+        )
+    assert assert_no_secret_written(tmp_path) > 50
+
+
+def test_killed_worker_trial_is_failed_rerun_and_its_run_dir_says_so(
+    tmp_path, database, monkeypatch
+):
+    overrides = [
+        "logger=csv",
+        "trainer.max_epochs=40",
+        "hparams_search.n_trials=2",
+        "hparams_search.heartbeat=1",
+        f"hparams_search.storage={database}",
+    ]
+    doomed = start(tmp_path, *overrides, log="doomed")
+    study = None
+
+    def doomed_trial_running():
+        nonlocal study
+        if doomed.poll() is not None:
+            raise AssertionError((tmp_path / "doomed.out").read_text())
+        try:
+            study = study or study_for(tmp_path, overrides, monkeypatch)
+        except KeyError:  # the study is not created yet
+            return None
+        for t in study.get_trials(deepcopy=False):
+            run_dir = t.user_attrs.get("run_dir")
+            if t.state.name == "RUNNING" and run_dir and manifest.read(run_dir):
+                return t
+        return None
+
+    victim = wait_for(doomed_trial_running, "the first worker's trial to start", tries=3000)
+    survivor = start(tmp_path, *overrides, log="survivor")
+    os.killpg(doomed.pid, signal.SIGKILL)  # nothing gets to clean up
+    doomed.wait()
+    assert survivor.wait(timeout=600) == 0, (tmp_path / "survivor.out").read_text()
+
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    assert trials[victim.number].state.name == "FAIL"
+    (rerun,) = [t for t in trials.values() if t.system_attrs.get("failed_trial") == victim.number]
+    assert rerun.state.name == "COMPLETE" and rerun.params == victim.params
+    complete = [t for t in trials.values() if t.state.name == "COMPLETE"]
+    assert len(complete) == 2  # n_trials, the rerun in place of the killed one
+    run = manifest.read(victim.user_attrs["run_dir"])
+    assert run["status"] == "failed" and "no heartbeat" in run["error"]
+    assert f"trial {rerun.number}" in run["error"]
+    results = (optuna_search.plan([*BASE, *overrides]).dir / "results.csv").read_text()
+    (row,) = [r for r in results.splitlines() if r.startswith(f"{victim.number},")]
+    assert "no heartbeat" in row
+    assert_no_secret_written(tmp_path)
+
+
+def test_urls_as_users_write_them_and_one_line_when_they_fail(tmp_path, pg, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LITLAB_LOG_DIR", str(tmp_path / "logs"))
+    database = pg.create_database(f"optuna_{uuid.uuid4().hex[:8]}")
+    for url in (database, database.replace("postgresql://", "postgresql+psycopg2://")):
+        sweep = optuna_search.plan([*BASE, f"hparams_search.storage={url}"])
+        study = optuna_search.open_study(sweep)
+        assert study.study_name == sweep.name
+    bad = [
+        (database.replace(PG_PASSWORD, "wrong-" + PG_PASSWORD), "password authentication failed"),
+        (database.replace("postgresql://", "postgresql+pg8000://"), "pip install pg8000"),
+        (database.replace("postgresql://", "postgress://"), "no database URL SQLAlchemy knows"),
+    ]
+    for url, message in bad:
+        sweep = optuna_search.plan([*BASE, f"hparams_search.storage={url}"])
+        with pytest.raises(LitlabError, match=message) as err:
+            optuna_search.open_study(sweep)
+        text = str(err.value)
+        assert len(text.splitlines()) == 1 and PG_PASSWORD not in text, text
+        assert ":<redacted>@127.0.0.1" in text
