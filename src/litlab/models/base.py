@@ -113,8 +113,22 @@ class LitTask(L.LightningModule):
     def test_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "test")
 
-    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self.predictions(self(batch[0]))
+    # What the raw output means, for the JSON litlab-export writes next to an exported model.
+    output_meaning = "the predicted value"
+
+    def prediction_columns(self, out: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What one prediction row holds, one 1-D tensor per column (litlab-predict's file).
+
+        Regressions: ``prediction`` (``prediction_<i>`` for several outputs); classifiers add
+        the class probabilities.
+        """
+        out = out.float()
+        if out.dim() == 1 or out.shape[-1] == 1:
+            return {"prediction": out.reshape(len(out))}
+        return {f"prediction_{i}": out[:, i] for i in range(out.shape[-1])}
+
+    def predict_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self.prediction_columns(self(batch[0]))
 
     def figures(self, datamodule) -> dict:
         """``{name: matplotlib Figure}`` worth looking at after testing; drawn by the ``figures``

@@ -33,6 +33,12 @@ class BinaryClassifier(LitTask):
     def predictions(self, out):
         return (out > 0).long()  # the predicted class; p(class 1) is out.sigmoid()
 
+    output_meaning = "the logit of class 1: sigmoid gives p(class 1), the class is 1 where > 0"
+
+    def prediction_columns(self, out: torch.Tensor) -> dict[str, torch.Tensor]:
+        p1 = out.float().sigmoid()
+        return {"prediction": self.predictions(out), "prob_0": 1 - p1, "prob_1": p1}
+
     def figures(self, datamodule) -> dict:
         if self.hparams.in_features != 2:
             return {}  # a boundary in more than two dimensions is not one picture

@@ -82,6 +82,13 @@ class MNISTClassifier(LitTask):
     def predictions(self, out: torch.Tensor) -> torch.Tensor:
         return out.argmax(-1)
 
+    output_meaning = "one logit per class: softmax gives the class probabilities, argmax the class"
+
+    def prediction_columns(self, out: torch.Tensor) -> dict[str, torch.Tensor]:
+        probs = out.float().softmax(-1)
+        columns = {f"prob_{i}": probs[:, i] for i in range(probs.shape[-1])}
+        return {"prediction": out.argmax(-1), **columns}
+
     def figures(self, datamodule, count: int = 32) -> dict:
         from litlab.plots import confusion_matrix, digit_grid
 

@@ -80,3 +80,6 @@ class SeedCNN(LitTask):
 
     # The same pictures as the default MNIST model: a confusion matrix and the mistakes.
     figures = MNISTClassifier.figures
+    # ... and the same prediction rows: the class and its probabilities.
+    output_meaning = MNISTClassifier.output_meaning
+    prediction_columns = MNISTClassifier.prediction_columns
