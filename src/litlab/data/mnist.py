@@ -73,6 +73,16 @@ class MNISTDataModule(TensorDataModule):
         train, val = order[self.val_size :], order[: self.val_size]
         return {"train": (x[train], y[train]), "val": (x[val], y[val]), "test": test}
 
+    def describe_input(self) -> dict:
+        """One image as the model takes it (see ``SyntheticDataModule.describe_input``)."""
+        return {
+            "shape": [28, 28],
+            "dtype": "uint8",
+            "image": True,  # white digit on black, as MNIST stores it
+            "normalisation": {"scale": 1 / 255, "mean": MEAN, "std": STD},
+            "class_names": [str(i) for i in range(10)],
+        }
+
     def on_after_batch_transfer(self, batch: Split, dataloader_idx: int) -> Split:
         # Normalising on the device after the copy moves 4x fewer bytes than float32 would.
         x, y = batch

@@ -35,6 +35,11 @@ class SyntheticDataModule(TensorDataModule):
     def build(self) -> dict[str, Split]:
         return {s: self.sample(n, self.generator(s)) for s, n in self.sizes.items()}
 
+    def describe_input(self) -> dict:
+        """One input sample as the model takes it: what litlab-predict reads user data into and
+        litlab-export records next to an exported model. Known without reading any data."""
+        return {"shape": [1], "dtype": "float32", "names": ["x"], "normalisation": None}
+
 
 class LinearDataModule(SyntheticDataModule):
     """``y = slope * x + intercept + N(0, noise_std)`` with ``x ~ U(low, high)``."""
@@ -92,6 +97,16 @@ class BlobsDataModule(SyntheticDataModule):
         y = torch.arange(len(self.centers)).repeat_interleave(n_per_class)
         x = self.centers[y] + self.std * torch.randn(len(y), 2, generator=generator)
         return x, y.float()
+
+    def describe_input(self) -> dict:
+        dims = self.centers.shape[1]
+        return {
+            "shape": [dims],
+            "dtype": "float32",
+            "names": [f"x{i + 1}" for i in range(dims)],
+            "normalisation": None,
+            "class_names": [str(i) for i in range(len(self.centers))],
+        }
 
     def bayes_accuracy(self) -> float:
         """Accuracy of the optimal classifier for two equal-variance, equally likely blobs."""
