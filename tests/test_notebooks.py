@@ -11,6 +11,18 @@ IDS = [p.name for p in NOTEBOOKS]
 RERUN = "run `python -m litlab.lessons.notebooks {}` and commit the result"
 
 
+def test_the_lessons_are_all_there():
+    names = {p.stem for p in NOTEBOOKS}
+    assert {
+        "quickstart",
+        "01_tensors_and_autograd",
+        "02_linear_and_logistic",
+        "03_mnist_cnn",
+        "04_sine_step_by_step",
+        "05_autograd_from_scratch",
+    } <= names
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_committed_outputs_come_from_the_committed_code(path):
     nb = nbformat.read(path, as_version=4)
