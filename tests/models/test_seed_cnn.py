@@ -1,5 +1,7 @@
+import pytest
 import torch
 
+from litlab import LitlabError
 from litlab.models import SeedCNN
 from litlab.run import fit_and_test
 from tests.conftest import SMALL_MNIST
@@ -10,6 +12,9 @@ def test_seed_cnn_has_the_tutorials_shape():
     assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
     # conv 1->32 (3x3), conv 32->64 (3x3), linear 64*4*4 = 1024 -> 10
     assert sum(p.numel() for p in model.parameters()) == 320 + 18_496 + 10_250
+    assert SeedCNN(image_size=12)(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(LitlabError, match="image_size=4"):
+        SeedCNN(image_size=4)
 
 
 def test_shrinking_commutes_with_normalizing():

@@ -12,6 +12,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
+from litlab import LitlabError
 from litlab.models.base import LitTask
 from litlab.models.mnist_cnn import MNISTClassifier
 
@@ -66,7 +67,7 @@ class SeedCNN(LitTask):
         super().__init__(**kwargs)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         if image_size < 5:
-            raise ValueError(f"image_size={image_size}: two 3x3 convolutions need at least 5.")
+            raise LitlabError(f"model.image_size={image_size}: two 3x3 convs need 5 or more.")
         self.net = seed_net(image_size, tuple(channels), num_classes)
         self.loss_fn = nn.functional.cross_entropy
         self.add_metrics(
