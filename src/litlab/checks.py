@@ -149,16 +149,17 @@ def _check_node(node: DictConfig, path: str) -> None:
             raise LitlabError(f"{path}.{key}={value!r} is not allowed: {rule.describe()}.")
 
 
-def _walk(cfg: Any, path: str = "") -> None:
+def check_nodes(cfg: Any, path: str = "") -> None:
+    """The value rules, for every ``_target_`` node in ``cfg``."""
     if isinstance(cfg, ListConfig):
         for i, item in enumerate(cfg):
-            _walk(item, f"{path}[{i}]")
+            check_nodes(item, f"{path}[{i}]")
     elif isinstance(cfg, DictConfig):
         if "_target_" in cfg:
             _check_node(cfg, path or "<root>")
         for key in cfg:
             if not OmegaConf.is_missing(cfg, key):
-                _walk(cfg[key], f"{path}.{key}" if path else str(key))
+                check_nodes(cfg[key], f"{path}.{key}" if path else str(key))
 
 
 def check_values(cfg: DictConfig) -> None:
@@ -168,7 +169,7 @@ def check_values(cfg: DictConfig) -> None:
         raise LitlabError(
             f"seed={seed!r} is not allowed: any integer from -{SEED_LIMIT} to {SEED_LIMIT}."
         )
-    _walk(cfg)
+    check_nodes(cfg)
     _check_run(cfg)
 
 

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from litlab import LitlabError, checkpoint, first_line, resume, tracking
 from litlab import manifest as manifest_file
 from litlab.atomic import write_atomic
-from litlab.checks import check_values, seed_for_numpy
+from litlab.checks import check_nodes, check_values, seed_for_numpy
 from litlab.cli import Interrupted
 from litlab.config import check_targets, to_plain
 from litlab.manifest import Manifest
@@ -98,7 +98,7 @@ def _build_logger(key: str, node: DictConfig, plain: dict, previous_wandb: dict 
     return logger
 
 
-def _wandb_ids(trainer: L.Trainer, plain: dict) -> dict | None:
+def _wandb_ids(trainer: L.Trainer) -> dict | None:
     for lg in tracking.wandb_loggers(trainer.loggers):
         run_id = getattr(lg, "_wandb_init", {}).get("id")
         if run_id:
@@ -208,7 +208,7 @@ def _fit_and_test(p: Plan, manifest: Manifest) -> Run:
         seed=cfg.seed,
         config=p.plain,
         resumed_from=str(p.resumed.path) if p.resumed else None,
-        **({"wandb": w} if (w := _wandb_ids(trainer, p.plain)) else {}),
+        **({"wandb": w} if (w := _wandb_ids(trainer)) else {}),
     )
     L.seed_everything(seed_for_numpy(cfg.seed), workers=True, verbose=False)
     _save_config(p.plain, cfg.paths.output_dir)
@@ -308,8 +308,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     saved = OmegaConf.create(found.config)
     if cfg.get("data_dir") and "data_dir" in saved.data:
         saved.data.data_dir = cfg.data_dir
-    if cfg.get("batch_size"):
+    if cfg.get("batch_size") is not None:
         saved.data.eval_batch_size = cfg.batch_size
+    check_nodes(OmegaConf.create({"data": saved.data, "trainer": to_plain(cfg.trainer)}))
     datamodule = _build(saved.data, "data")
     model = _build(saved.model, "model")
     precision = cfg.trainer.get("precision") or _trained_precision(saved)
