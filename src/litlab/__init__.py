@@ -11,3 +11,13 @@ def first_line(err: BaseException) -> str:
     """An error as one line, for messages that must fit on one: ``ValueError: bad value``."""
     text = (str(err).strip().splitlines() or [""])[0].strip()
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def __getattr__(name: str):
+    # litlab.load pulls in torch and Lightning: only when it is asked for, so that the CLIs'
+    # --help and config checks stay fast.
+    if name == "load":
+        from litlab.inference.loading import load
+
+        return load
+    raise AttributeError(f"module 'litlab' has no attribute {name!r}")

@@ -1,0 +1,190 @@
+"""``litlab-export ckpt_path=<run dir or .ckpt> format=onnx|torchscript|exported_program``: the
+trained model, with its datamodule's preprocessing built in, as one file and a JSON beside it.
+
+The exported model takes samples as the datamodule stores them (MNIST: uint8 28x28 images, 0-255,
+white digit on black; the synthetic tasks: float32 rows) with a dynamic batch axis, and returns
+the task's raw output (logits for classifiers); the JSON says so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from litlab import LitlabError, __version__
+from litlab.cli import interrupted_exit
+from litlab.config import CONFIG_DIR, register_resolvers
+from litlab.inference.cli import help_asked, run_command
+
+register_resolvers()
+
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts", "exported_program": ".pt2"}
+EXAMPLE = "litlab-export ckpt_path=logs/mnist/runs/<time> format=onnx"
+USAGE = f"""\
+litlab-export: a trained run's model, preprocessing included, as ONNX, TorchScript or a
+torch.export program, with a JSON beside it of what it takes and returns.
+
+usage: litlab-export ckpt_path=<run dir or .ckpt> [format=onnx] [output=<file>]
+
+  ckpt_path=...   a run dir (its best.ckpt) or a checkpoint file
+  format=...      onnx (default; run it with onnxruntime), torchscript (torch.jit.load; deprecated
+                  by PyTorch), exported_program (torch.export.load)
+  output=...      default: <log dir>/export/runs/<time>/model.{{onnx,ts,pt2}}; the JSON is
+                  <output without its suffix>.json
+
+example:
+  {EXAMPLE}
+"""
+
+
+def main() -> Path | None:
+    if help_asked(USAGE):
+        return None
+    with interrupted_exit(lambda run_dir: ""):
+        return _main()
+
+
+@hydra.main(config_path=str(CONFIG_DIR), config_name="export", version_base="1.3")
+def _main(cfg: DictConfig) -> Path | None:
+    return run_command(export, cfg, EXAMPLE)
+
+
+def export(cfg: DictConfig) -> Path:
+    """Write ``cfg.format`` of the checkpoint's model and its JSON; returns the model file."""
+    from hydra.core.hydra_config import HydraConfig
+
+    fmt = cfg.format
+    if fmt not in SUFFIXES:
+        raise LitlabError(f"format={fmt}: litlab exports {', '.join(SUFFIXES)}.")
+    if cfg.get("output"):
+        output = Path(cfg.output).expanduser()
+    else:
+        output = Path(HydraConfig.get().runtime.output_dir) / f"model{SUFFIXES[fmt]}"
+    path = export_model(cfg.ckpt_path, fmt, output)
+    print(f"litlab: exported to {path} (what it expects: {path.with_suffix('.json')})")
+    return path
+
+
+def export_model(ckpt_path: str | Path, fmt: str, output: Path) -> Path:
+    import torch
+
+    from litlab.inference.inputs import input_spec
+    from litlab.inference.loading import load_run
+
+    run = load_run(ckpt_path)
+    spec = input_spec(run.datamodule)
+    model = with_preprocessing(run.model, run.datamodule).eval()
+    example = example_input(spec)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        EXPORTERS[fmt](model, example, output)
+        out = model(example)
+    info = describe(fmt, output, run, spec, out)
+    output.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    return output
+
+
+def with_preprocessing(model, datamodule):
+    """A LightningModule that runs the datamodule's on-device preprocessing, then ``model``."""
+    import lightning as L
+
+    class Exportable(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            inputs, _ = datamodule.on_after_batch_transfer((x, x), 0)
+            return self.model(inputs)
+
+    return Exportable()
+
+
+def example_input(spec: dict, batch: int = 2):
+    """A batch of two: torch.export treats sizes 0 and 1 as special, so they would not stay
+    dynamic."""
+    import torch
+
+    shape = (batch, *spec["shape"])
+    if spec["dtype"] == "uint8":
+        return torch.randint(0, 256, shape, dtype=torch.uint8)
+    return torch.randn(shape, dtype=getattr(torch, spec["dtype"]))
+
+
+def _batch_dim():
+    from torch.export import Dim
+
+    return {"x": {0: Dim("batch")}}
+
+
+def to_onnx(model, example, output: Path) -> None:
+    import contextlib
+    import io
+
+    # The exporter reports each of its stages on stdout; litlab prints one line instead.
+    with contextlib.redirect_stdout(io.StringIO()):
+        model.to_onnx(
+            str(output),
+            example,
+            input_names=["x"],
+            output_names=["output"],
+            dynamic_shapes=_batch_dim(),
+            external_data=False,  # small models: weights inside the one file
+        )
+
+
+def to_torchscript(model, example, output: Path) -> None:
+    import torch
+
+    # Traced: the preprocessing is plain tensor code. (Lightning's to_torchscript is deprecated.)
+    torch.jit.save(torch.jit.trace(model, example), str(output))
+
+
+def to_exported_program(model, example, output: Path) -> None:
+    import torch
+
+    torch.export.save(torch.export.export(model, (example,), dynamic_shapes=_batch_dim()), output)
+
+
+EXPORTERS = {
+    "onnx": to_onnx,
+    "torchscript": to_torchscript,
+    "exported_program": to_exported_program,
+}
+
+
+def describe(fmt: str, output: Path, run, spec: dict, out) -> dict:
+    """The JSON beside the model: enough to feed it and read its answer without litlab."""
+    return {
+        "format": fmt,
+        "file": output.name,
+        "input": {
+            "name": "x",
+            "shape": ["batch", *spec["shape"]],
+            "dtype": spec["dtype"],
+            **({"names": spec["names"]} if spec.get("names") else {}),
+            **({"image": "white digit on black, 0-255, as MNIST"} if spec.get("image") else {}),
+        },
+        "preprocessing": {
+            "included": True,
+            "normalisation": spec.get("normalisation"),
+            "note": "The model applies the normalisation itself: give it raw samples.",
+        },
+        "output": {
+            "name": "output",
+            "shape": ["batch", *out.shape[1:]],
+            "dtype": str(out.dtype).removeprefix("torch."),
+            "meaning": run.model.output_meaning,
+        },
+        "class_names": spec.get("class_names"),
+        "experiment": run.config.get("name"),
+        "checkpoint": str(run.path),
+        "litlab_version": __version__,
+    }
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""``litlab.load``: a trained model (and its data) back from a checkpoint, in one call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from litlab import LitlabError, checkpoint, first_line
+
+
+def load(
+    ckpt_path: str | Path,
+    map_location: str | torch.device = "cpu",
+    datamodule: bool = False,
+    data_dir: str | Path | None = None,
+) -> L.LightningModule | tuple[L.LightningModule, L.LightningDataModule]:
+    """The trained model of a run dir (its ``best.ckpt``) or of a ``.ckpt`` file, in eval mode.
+
+    The model is rebuilt from the config stored in the checkpoint and its weights are read with
+    ``weights_only=True``, then moved to ``map_location``. With ``datamodule=True``, returns
+    ``(model, datamodule)``: the run's datamodule, not set up yet, reading its data from
+    ``data_dir`` when given (MNIST: the folder holding ``MNIST/raw/``).
+    """
+    run = load_run(ckpt_path, map_location, data_dir)
+    return (run.model, run.datamodule) if datamodule else run.model
+
+
+@dataclass
+class Loaded:
+    model: L.LightningModule
+    datamodule: L.LightningDataModule
+    config: dict  # the run's resolved config
+    path: Path  # the checkpoint read
+
+
+def load_run(
+    ckpt_path: str | Path,
+    map_location: str | torch.device = "cpu",
+    data_dir: str | Path | None = None,
+) -> Loaded:
+    """``load``'s work, with the config and the checkpoint file it read."""
+    found = checkpoint.open_checkpoint(ckpt_path, prefer="best")
+    saved = OmegaConf.create(found.config)
+    model = build_model(saved, found)
+    model.to(torch.device(map_location)).eval()
+    return Loaded(model, build_datamodule(saved, data_dir), found.config, found.path)
+
+
+def build_model(saved: DictConfig, found: checkpoint.Found) -> L.LightningModule:
+    if "compile" in saved.model:
+        # Compiling pays off in training; loading must give a plain, exportable module.
+        saved.model.compile = False
+    model = _instantiate(saved.model, "model")
+    try:
+        model.load_state_dict(found.ckpt["state_dict"])
+    except RuntimeError as err:
+        raise LitlabError(
+            f"The weights in {found.path} do not fit the model its config describes "
+            f"({first_line(err)})."
+        ) from err
+    return model
+
+
+def build_datamodule(saved: DictConfig, data_dir: str | Path | None) -> L.LightningDataModule:
+    if data_dir and "data_dir" in saved.data:
+        saved.data.data_dir = str(data_dir)
+    return _instantiate(saved.data, "data")
+
+
+def _instantiate(node: DictConfig, what: str):
+    try:
+        return instantiate(node, _convert_="all")
+    except InstantiationException as err:
+        raise LitlabError(f"Could not build {what}: {first_line(err.__cause__ or err)}") from err
