@@ -198,9 +198,11 @@ def slurm(cpus: int = 4, mem_mb: int = 8192) -> Iterator[Slurm]:
     for d in ("state", "spool"):
         (root / d).mkdir()
     conf = root / "slurm.conf"
+    # The node is named after this host: jobs reach their DDP rank 0 (MASTER_ADDR) by that name.
+    host = socket.gethostname()
     conf.write_text(
         _SLURM_CONF.format(
-            host=socket.gethostname(), node="litlab-node", root=root, user="root",
+            host=host, node=host, root=root, user="root",
             ctld_port=free_port(), d_port=free_port(), cpus=cpus, mem_mb=mem_mb,
         )
     )  # fmt: skip
@@ -222,13 +224,13 @@ def slurm(cpus: int = 4, mem_mb: int = 8192) -> Iterator[Slurm]:
         wait_for(lambda: (root / "munge.socket").exists(), "munged's socket", tries=100)
         procs.append(subprocess.Popen([tools["slurmctld"], "-D", "-i", "-f", str(conf)], **quiet))
         procs.append(
-            subprocess.Popen([tools["slurmd"], "-D", "-N", "litlab-node", "-f", str(conf)], **quiet)
+            subprocess.Popen([tools["slurmd"], "-D", "-N", host, "-f", str(conf)], **quiet)
         )
         cluster = Slurm(conf, root)
 
         def node_up() -> bool:
             out = subprocess.run(
-                [tools["scontrol"], "show", "node", "litlab-node"],
+                [tools["scontrol"], "show", "node", host],
                 capture_output=True, text=True, env=env,
             )  # fmt: skip
             if any(p.poll() is not None for p in procs):
@@ -243,6 +245,12 @@ def slurm(cpus: int = 4, mem_mb: int = 8192) -> Iterator[Slurm]:
         wait_for(node_up, "the SLURM node to come up", tries=300)
         yield cluster
     finally:
+        if len(procs) == 3:  # a job left running would outlive slurmd: cancel, wait for none
+            subprocess.run([_which("scancel") or "scancel", "--partition=debug"], env=env)
+            try:
+                wait_for(lambda: not _queue(env), "SLURM's queue to empty", tries=300)
+            except AssertionError:
+                pass
         for p in reversed(procs):
             p.terminate()
         for p in reversed(procs):
@@ -252,6 +260,11 @@ def slurm(cpus: int = 4, mem_mb: int = 8192) -> Iterator[Slurm]:
                 p.kill()
                 p.wait()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _queue(env: dict[str, str]) -> str:
+    out = subprocess.run(["squeue", "-h"], capture_output=True, text=True, env=env)
+    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def _skip_or_fail(reason: str) -> None:

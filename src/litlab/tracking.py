@@ -27,8 +27,9 @@ _SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "cred
 # ... or anywhere in it (``dbpassword``, ``client_secret_id``).
 _SECRET_PARTS = ("password", "passwd", "secret")
 _OFFLINE = ("offline", "dryrun")
-# ``scheme://user:password@host``: the password, up to the ``@``.
-_URL_PASSWORD = re.compile(r"([A-Za-z][\w+.-]*://[^\s/:@'\"]*:)([^\s@/'\"]+)(?=@)")
+# ``scheme://user:password@host``: the password, up to the ``@``. Hydra's sweeper escapes the
+# colons of a grid's overrides (``postgresql\://bob\:pw@host``): those too.
+_URL_PASSWORD = re.compile(r"([A-Za-z][\w+.-]*\\?://[^\s/:@'\"\\]*\\?:)([^\s@/'\"]+)(?=@)")
 # ``db.password=hunter2`` inside a longer text (a command line, Hydra's override_dirname).
 _KEY_VALUE = re.compile(r"([\w.+~/-]+)=([^\s,'\"]+)")
 
