@@ -8,6 +8,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from litlab.config import CONFIG_DIR
 from tests.conftest import SMALL_MNIST, final_metrics, run_cli, run_dirs
 
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]
@@ -141,6 +142,7 @@ def test_help_lists_the_config_groups_without_loading_torch(tmp_path):
     experiments = next(
         line for line in proc.stdout.splitlines() if line.strip().startswith("experiment ")
     )
-    assert experiments.split()[1:] == ["linear,", "logistic,", "mnist,", "sine"]
+    options = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+    assert experiments.split()[1:] == [f"{o}," for o in options[:-1]] + options[-1:]
     assert "trainer " in proc.stdout and "ddp_cpu" in proc.stdout
     assert proc.stdout.rstrip().endswith("loaded: False False")
