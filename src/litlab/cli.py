@@ -10,8 +10,6 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from litlab import manifest
-
 
 class Interrupted(SystemExit):
     """Ctrl+C (or SIGTERM) stopped the run; it is recorded ``interrupted`` and can be resumed.
@@ -52,6 +50,8 @@ def discard_refused_run(cfg: DictConfig, own_dir: bool = False) -> None:
     """
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
+
+    from litlab import manifest  # not at the top: --help must not import torch
 
     resumes = OmegaConf.select(cfg, "ckpt_path", throw_on_missing=False) and not own_dir
     if resumes or not HydraConfig.initialized():
