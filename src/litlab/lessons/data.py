@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from litlab.data import TensorDataModule
 from litlab.data.base import Split
+from litlab.data.synthetic import SyntheticDataModule
 
 
 def rings(n_per_class: int, generator: torch.Generator, noise: float = 0.25) -> Split:
@@ -22,7 +22,7 @@ def rings(n_per_class: int, generator: torch.Generator, noise: float = 0.25) -> 
     return x, y.float()
 
 
-class RingsDataModule(TensorDataModule):
+class RingsDataModule(SyntheticDataModule):
     """Two noisy concentric rings; train, val and test are independent draws from ``seed``.
 
     Sizes count points per class. Labels are floats (0.0 / 1.0), as ``BinaryClassifier`` and
@@ -36,18 +36,13 @@ class RingsDataModule(TensorDataModule):
         num_test: int = 1000,
         noise: float = 0.25,
         batch_size: int = 50,
-        seed: int = 0,
-        on_device: bool = True,
+        **kwargs,
     ):
-        super().__init__(batch_size, max(num_val, num_test) * 2, seed, on_device)
-        self.sizes = {"train": num_samples, "val": num_val, "test": num_test}
+        super().__init__(num_samples, num_val, num_test, batch_size, **kwargs)
         self.noise = noise
 
-    def build(self) -> dict[str, Split]:
-        return {
-            split: rings(n, torch.Generator().manual_seed(self.seed * 3 + i), self.noise)
-            for i, (split, n) in enumerate(self.sizes.items())
-        }
+    def sample(self, n_per_class: int, generator: torch.Generator) -> Split:
+        return rings(n_per_class, generator, self.noise)
 
 
 def write_idx(path: Path, data: torch.Tensor) -> None:

@@ -192,7 +192,7 @@ class Tensor:
         return self._result(self.data.T, (self,), lambda g: (g.T,), "transpose")
 
     @property
-    def T(self) -> Tensor:  # noqa: N802 (the usual name for a transpose)
+    def T(self) -> Tensor:  # the usual name for a transpose
         return self.transpose()
 
     def mm(self, other: Tensor) -> Tensor:
