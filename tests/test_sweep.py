@@ -18,12 +18,13 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from litlab import LitlabError
+from litlab import LitlabError, manifest
 from litlab.config import CONFIG_DIR, check_targets, compose
 from litlab.sweep import optuna_search, space
 from litlab.sweep.__main__ import run as sweep
 from litlab.sweep.results import TrialRow, write_results
 from tests.conftest import final_metrics, run_cli
+from tests.servers import wait_for
 
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]
 
@@ -244,12 +245,42 @@ def test_slurm_launcher_takes_its_shape_from_the_trainer():
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    overrides = ["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"]
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = hydra_compose("train", overrides=overrides, return_hydra_config=True)
-    launcher = cfg.hydra.launcher
-    assert launcher._target_.endswith("SlurmLauncher")
-    assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
+    from litlab.sweep.slurm import gpus_per_node
+
+    def launcher_and_trainer(*overrides: str):
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            cfg = hydra_compose(
+                "train", overrides=["hydra/launcher=slurm", *overrides], return_hydra_config=True
+            )
+        return cfg.hydra.launcher, cfg.trainer
+
+    launcher, trainer = launcher_and_trainer(
+        "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"
+    )
+    assert launcher._target_ == "hydra_plugins.litlab_launcher.SlurmLauncher"
+    assert (launcher.nodes, launcher.tasks_per_node, gpus_per_node(trainer)) == (2, 4, 4)
+    # Defaults a small node accepts; GPUs only for a trainer that uses them.
+    assert (launcher.cpus_per_task, launcher.mem_gb, launcher.gpus_per_node) == (2, 4, None)
+    for cpu in ("trainer=cpu", "trainer=ddp_cpu"):
+        launcher, trainer = launcher_and_trainer(cpu)
+        assert gpus_per_node(trainer) is None
+    assert gpus_per_node(launcher_and_trainer("trainer=gpu")[1]) == 1
+
+
+def test_slurm_jobs_get_command_line_secrets_from_the_environment():
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    from litlab.sweep.slurm import move_secrets_to_env
+
+    env: dict[str, str] = {}
+    moved = move_secrets_to_env(
+        ["seed=1", "+db.password=hunter2hunter", "+db.url=postgresql\\://bob\\:pw42@h/db"], env
+    )
+    assert moved == [
+        "seed=1",
+        "+db.password=${oc.env:LITLAB_SECRET_0}",
+        "+db.url=postgresql\\://bob\\:${oc.env:LITLAB_SECRET_1}@h/db",
+    ]
+    assert env == {"LITLAB_SECRET_0": "hunter2hunter", "LITLAB_SECRET_1": "pw42"}
 
 
 # --- Optuna -------------------------------------------------------------------------------
@@ -353,3 +384,77 @@ def test_stopped_study_resumes_where_it_stopped(workdir):
             assert after[n].state.name == "FAIL"
     table = read_csv(optuna_search.plan(overrides).dir / "results.csv")
     assert {r["trial"] for r in table} == {str(n) for n in after}
+
+
+def test_workers_seeded_alike_draw_different_points_reproducibly():
+    def draws(n_workers: int) -> dict[int, float]:
+        storage = optuna.storages.InMemoryStorage()
+        studies = []
+        for _ in range(n_workers):  # every worker runs the same command: the same seed
+            sampler = optuna.samplers.TPESampler(seed=7, n_startup_trials=5)
+            optuna_search.seed_per_trial(sampler, 7)
+            studies.append(optuna.create_study(storage=storage, study_name="s", sampler=sampler,
+                                               load_if_exists=True))  # fmt: skip
+        out = {}
+        for i in range(6):  # the workers take turns, as they would on a server
+            trial = studies[i % n_workers].ask()
+            out[trial.number] = trial.suggest_float("x", 0.0, 1.0)
+            studies[i % n_workers].tell(trial, out[trial.number])
+        return out
+
+    three = draws(3)
+    assert len(set(three.values())) == 6  # no two workers drew alike
+    assert {n: three[n] for n in range(5)} == {n: draws(1)[n] for n in range(5)}  # seeded by trial
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_sweep_marks_the_trial_and_says_how_to_continue(workdir):
+    overrides = [*LINEAR, "trainer.max_epochs=2000", "hparams_search.n_trials=3"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "litlab.sweep", *overrides], cwd=workdir,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    run_dir = optuna_search.plan(overrides).dir / "trials" / "0000"
+
+    def training() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"the sweep ended before Ctrl+C: {proc.communicate()}")
+        return "hardware" in manifest.read(run_dir)  # built, about to fit or fitting
+
+    wait_for(training, "the first trial to start training", tries=3000)
+    time.sleep(1)  # into the epochs
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("litlab-sweep: interrupted") and "Continue with: litlab-sweep " in last
+    assert "hparams_search.n_trials=3" in last
+
+    trials = study_of(overrides).get_trials(deepcopy=False)
+    first = trials[0]
+    assert first.state.name == "FAIL" and "interrupted" in first.user_attrs["error"]
+    (again,) = [t for t in trials if t.user_attrs.get("retry_of") == 0]
+    assert again.state.name == "WAITING" and again.system_attrs["fixed_params"] == first.params
+    assert manifest.read(run_dir)["status"] == "interrupted"
+
+
+def test_sweep_refuses_ddp_trials_before_starting(workdir):
+    proc = run_cli(
+        "litlab-sweep", *LINEAR, "trainer=ddp_cpu", cwd=workdir, check=False
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "litlab-sweep: error:" in proc.stderr and "DDP" in proc.stderr
+    assert not (workdir / "logs").exists()  # no study, no trial
+
+
+def test_train_multirun_with_a_search_space_points_at_litlab_sweep(workdir):
+    proc = run_cli(
+        "litlab-train", "-m", "experiment=logistic", "hparams_search=logistic", cwd=workdir,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "litlab-sweep experiment=logistic hparams_search=logistic" in proc.stderr
+    assert not (workdir / "logs").exists()  # no job ran

@@ -284,7 +284,7 @@ def objective(sweep: Sweep):
             trial.study.enqueue_trial(
                 trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False
             )
-            raise KeyboardInterrupt from err
+            raise KeyboardInterrupt from None
         except Exception as err:  # recorded on the trial; study.optimize(catch=...) goes on
             trial.set_user_attr("error", (str(err).splitlines() or [type(err).__name__])[0])
             raise
@@ -342,6 +342,18 @@ def _count_then_ask(sweep: Sweep, study):
         raise _Enough
 
     return ask_if_needed
+
+
+class _QuietInterrupt(logging.Filter):
+    """Optuna logs a trial stopped by Ctrl+C with the whole traceback; one line says enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            record.exc_info = record.exc_text = None
+        return True
+
+
+logging.getLogger("optuna.study._optimize").addFilter(_QuietInterrupt())
 
 
 def optimize(sweep: Sweep, study) -> None:
