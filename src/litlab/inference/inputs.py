@@ -109,6 +109,8 @@ def _read_idx(path: Path) -> np.ndarray:
 def to_spec(array: np.ndarray, spec: dict, path: Path) -> torch.Tensor:
     """``array`` as samples of ``spec``'s shape and dtype, or a one-line reason why not."""
     shape = tuple(spec["shape"])
+    if array.size == 0:
+        raise LitlabError(f"input={path}: holds no samples.")
     if array.dtype.kind not in "biuf":
         raise LitlabError(f"input={path}: holds {array.dtype} values, not numbers.")
     if array.ndim == 1 and shape == (1,):
@@ -123,8 +125,6 @@ def to_spec(array: np.ndarray, spec: dict, path: Path) -> torch.Tensor:
             + (f" ({', '.join(spec['names'])})" if spec.get("names") else "")
             + "."
         )
-    if len(array) == 0:
-        raise LitlabError(f"input={path}: holds no samples.")
     if not np.isfinite(array).all():
         row = int(np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0][0])
         raise LitlabError(f"input={path}: sample {row} holds NaN or infinite values.")

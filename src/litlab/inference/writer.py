@@ -68,7 +68,7 @@ class PredictionWriter(BasePredictionWriter):
         index = index[order]
         columns: dict[str, list] = {"id": [self.ids[i] for i in index.tolist()]}
         if self.labels is not None:
-            labels = self.labels[index]
+            labels = self.labels[index].reshape(len(index))  # regressions store (n, 1)
             columns[self.label_name] = (
                 labels.long() if self.label_name == "label" else labels
             ).tolist()
