@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from litlab import LitlabError
+from litlab import LitlabError, first_line
 from litlab.data.base import Split, TensorDataModule
 
 MEAN, STD = 0.1307, 0.3081
@@ -58,7 +58,7 @@ class MNISTDataModule(TensorDataModule):
             found = sorted(p.name for p in self.raw_dir.glob("*")) if self.raw_dir.is_dir() else []
             raise LitlabError(
                 f"MNIST could not be read from {self.raw_dir} "
-                f"({type(err).__name__}: {_first_line(err)}). "
+                f"({first_line(err)}). "
                 f"Found: {found or 'nothing'}. Put the four raw files {', '.join(RAW_FILES)} "
                 "there (or let the run download them, with internet access), or point "
                 "paths.data_dir (environment variable LITLAB_DATA_DIR) at a directory "
@@ -68,7 +68,9 @@ class MNISTDataModule(TensorDataModule):
     def build(self) -> dict[str, Split]:
         (x, y), test = self._read_all(download=False)
         if len(x) <= self.val_size:
-            raise LitlabError(f"data.val_size={self.val_size} leaves no training images.")
+            raise LitlabError(
+                f"data.val_size={self.val_size} leaves no training images: use fewer than {len(x)}."
+            )
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
         train, val = order[self.val_size :], order[: self.val_size]
         return {"train": (x[train], y[train]), "val": (x[val], y[val]), "test": test}
@@ -87,7 +89,3 @@ class MNISTDataModule(TensorDataModule):
         # Normalising on the device after the copy moves 4x fewer bytes than float32 would.
         x, y = batch
         return ((x.unsqueeze(1).float() / 255 - MEAN) / STD), y
-
-
-def _first_line(err: Exception) -> str:
-    return (str(err).strip().splitlines() or [""])[0]

@@ -134,7 +134,7 @@ def run_job_apart(cfg: DictConfig) -> float | None:
         if record.get("status") == "running":  # killed (by Lightning, after a rank failed)
             error = f"its processes were stopped after a rank failed (status {code})"
             _mark_failed(run_dir, record, error)
-        raise LitlabError(f"job {hydra.job.num} failed: {error.splitlines()[0]}")
+        raise LitlabError(f"job {hydra.job.num} failed: {error.strip().splitlines()[0]}")
     return record.get("metrics", {}).get(cfg.monitor.metric)
 
 
