@@ -137,10 +137,16 @@ def to_onnx(model, example, output: Path) -> None:
 
 
 def to_torchscript(model, example, output: Path) -> None:
+    import warnings
+
     import torch
 
-    # Traced: the preprocessing is plain tensor code. (Lightning's to_torchscript is deprecated.)
-    torch.jit.save(torch.jit.trace(model, example), str(output))
+    with warnings.catch_warnings():
+        # Lightning 2.6 warns that TorchScript is deprecated in PyTorch; --help says so too.
+        warnings.filterwarnings("ignore", ".*to_torchscript.*deprecated")
+        # Traced, not scripted: the preprocessing is plain tensor code.
+        script = model.to_torchscript(method="trace", example_inputs=example)
+    torch.jit.save(script, str(output))
 
 
 def to_exported_program(model, example, output: Path) -> None:
