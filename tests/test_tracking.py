@@ -1,6 +1,7 @@
 """Tracking: offline wandb runs, pictures, the run.json manifest, secrets, comparing runs."""
 
 import json
+import logging
 import signal
 import socket
 import subprocess
@@ -275,6 +276,55 @@ def test_secret_looking_names_are_redacted():
         "lr": 0.1,
         "nested": {"token": "<redacted>"},
     }
+
+
+def test_secret_values_in_text_urls_and_logs_are_redacted():
+    for name in ("dbpassword", "client_secret_id", "AWS_SECRET_ACCESS_KEY", "auth_token"):
+        assert tracking.is_secret(name), name
+    storage = "hparams_search.storage=postgresql://bob:{}@db:5432/optuna"
+    assert tracking.redact_overrides([storage.format("pw-123"), "+dbpassword=x"]) == [
+        storage.format("<redacted>"),
+        "+dbpassword=<redacted>",
+    ]
+    # Hydra's grid escapes colons; Hydra's override_dirname joins overrides with commas.
+    assert (
+        tracking.redact_text("x=postgresql\\://bob\\:pw@h/db,+db.password=hunter2,seed=1", [])
+        == "x=postgresql\\://bob\\:<redacted>@h/db,+db.password=<redacted>,seed=1"
+    )
+    assert tracking.redact_text("sqlite:////tmp/optuna.db max_tokens=5", []) == (
+        "sqlite:////tmp/optuna.db max_tokens=5"
+    )
+    record = logging.LogRecord("hydra", logging.INFO, "", 0, "#0 : %s", ("+x.api_key=abc",), None)
+    assert tracking.RedactFilter().filter(record)
+    assert record.getMessage() == "#0 : +x.api_key=<redacted>"
+    assert tracking.command_line(["/venv/bin/litlab-train", "+db.token=abc", "seed=1"]) == [
+        "litlab-train", "+db.token=<redacted>", "seed=1",
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_no_command_line_secret_in_any_file_of_a_grid(tmp_path):
+    url = f"postgresql://bob:{SECRET[::-1]}@db.example:5432/optuna"
+    proc = run_cli(
+        "litlab-train", "-m", "experiment=logistic", "trainer=cpu", "logger=wandb",
+        "trainer.max_epochs=1", f"+db.password={SECRET}", f"+db.url={url}",
+        "model.optimizer.lr=0.05,0.1", *QUIET, cwd=tmp_path, env={"WANDB_MODE": "offline"},
+    )  # fmt: skip
+    for text in (proc.stdout, proc.stderr):  # Hydra prints each job's overrides
+        assert SECRET not in text and SECRET[::-1] not in text
+    assert "+db.password=<redacted>" in proc.stdout + proc.stderr
+    files = [p for p in (tmp_path / "logs").rglob("*") if p.is_file()]
+    names = {p.name for p in files}
+    assert {"multirun.yaml", "overrides.yaml", "hydra.yaml", "run.json"} <= names
+    assert any(n.endswith(".wandb") for n in names)
+    for path in files:  # .hydra/*, multirun.yaml, run.json, results, wandb's own files
+        data = path.read_bytes()
+        assert SECRET.encode() not in data and SECRET[::-1].encode() not in data, path
+    (job,) = [p.parent for p in files if p.name == "run.json" and p.parent.name == "0"]
+    command = json.loads((job / "run.json").read_text())["command"]
+    assert "+db.password=<redacted>" in command
+    # A grid job records the command that reruns it alone (Hydra escapes its colons).
+    assert any(c.startswith("+db.url=") and ":<redacted>@db.example" in c for c in command)
 
 
 # --- comparing runs -----------------------------------------------------------------------------
