@@ -10,12 +10,15 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import lightning as L
 import numpy as np
 import torch
 
 from litlab import LitlabError, first_line
+
+if TYPE_CHECKING:
+    import lightning as L
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # MNIST's own preparation: the digit fits a 20x20 box, its centre of mass at the image centre.
@@ -151,7 +154,7 @@ def read_image_folder(folder: Path) -> tuple[torch.Tensor, list[str]]:
     return torch.from_numpy(np.stack(images)), [p.name for p in files]
 
 
-def mnist_like(path: Path) -> np.ndarray:
+def mnist_like(path: str | Path) -> np.ndarray:
     """An image of any size and colours as MNIST prepared its digits: 28x28 uint8, a white
     digit on black, fitted into a 20x20 box, its centre of mass at the centre."""
     from PIL import Image
