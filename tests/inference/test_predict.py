@@ -4,6 +4,8 @@ for the test split and for the user's own CSV, .npy, IDX and image files; on DDP
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -316,3 +318,16 @@ def test_ddp_ranks_write_one_file_in_input_order(trained, tmp_path):
     assert written["id"] == [str(i) for i in range(101)]
     assert_same_rows(written, expected_rows(run_dir, torch.tensor(x, dtype=torch.float32), None))
     assert not list(tmp_path.glob(".ddp.csv.parts"))
+
+
+@pytest.mark.parametrize("tool", ["predict", "export"])
+def test_help_answers_without_loading_torch(tool, tmp_path):
+    code = (
+        f"import sys; sys.argv = ['litlab-{tool}', '--help']; import litlab.inference.{tool} as m; "
+        "m.main(); print('loaded:', 'torch' in sys.modules, 'lightning' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert f"usage: litlab-{tool} ckpt_path=" in proc.stdout
+    assert proc.stdout.rstrip().endswith("loaded: False False")
