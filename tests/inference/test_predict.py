@@ -127,6 +127,10 @@ def test_a_folder_of_images_is_read_the_way_mnist_was_made(tmp_path):
     assert inputs.ids == ["a_as_mnist.png", "b_large_inverted.png", "c_colour.JPG"]
     assert inputs.x.dtype == torch.uint8 and inputs.x.shape == (3, 28, 28)
     assert torch.equal(inputs.x[0], torch.from_numpy(digit))  # already MNIST's form: unchanged
+    one = read_input(
+        folder / "a_as_mnist.png", {"shape": [28, 28], "dtype": "uint8", "image": True}
+    )
+    assert one.ids == ["a_as_mnist.png"] and torch.equal(one.x, inputs.x[:1])
     for other in inputs.x[1:]:  # same digit after inversion, resizing, cropping, centring
         differ = (other.float() - torch.from_numpy(digit).float()).abs() > 64
         assert differ.float().mean() < 0.03
@@ -237,7 +241,7 @@ BAD_INPUTS = {
     "csv-for-images": (
         "mnist",
         lambda d: write_csv_rows(d / "x.csv", "x", np.ones((2, 1))),
-        "reads a folder of PNG/JPEG",
+        "reads PNG/JPEG images \\(a folder or one\\)",
     ),
     "folder-for-rows": (
         "linear",

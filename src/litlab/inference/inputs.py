@@ -57,7 +57,7 @@ def read_input(path: str | Path, spec: dict) -> Inputs:
     path = Path(path).expanduser()
     image = bool(spec.get("image"))
     kinds = (
-        "a folder of PNG/JPEG images, an IDX file or a .npy array"
+        "PNG/JPEG images (a folder or one), an IDX file or a .npy array"
         if image
         else "a .csv or .npy file"
     )
@@ -67,11 +67,13 @@ def read_input(path: str | Path, spec: dict) -> Inputs:
     if path.is_dir() and image:
         x, ids = read_image_folder(path)
         return Inputs(x, ids)
+    if image and suffix in IMAGE_SUFFIXES:
+        return Inputs(torch.from_numpy(mnist_like(path))[None], [path.name])
     if suffix == ".npy":
         array = _read_npy(path)
     elif suffix == ".csv" and not image:
         array = _read_csv(path)
-    elif image and not path.is_dir() and suffix not in IMAGE_SUFFIXES + (".csv",):
+    elif image and not path.is_dir() and suffix != ".csv":
         array = _read_idx(path)
     else:
         raise LitlabError(f"input={path}: this model reads {kinds}.")

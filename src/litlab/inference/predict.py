@@ -25,7 +25,7 @@ usage: litlab-predict ckpt_path=<run dir or .ckpt> [input=<path>] [output=<file>
 
   ckpt_path=...    a run dir (its best.ckpt) or a checkpoint file
   input=...        default: the run's test split (with the true labels). Or your own data:
-                   a folder of PNG/JPEG digits, an IDX file or a .npy array (MNIST);
+                   PNG/JPEG digits (a folder or one), an IDX file or a .npy array (MNIST);
                    a .csv or .npy of x values (linear, sine) or of points (logistic)
   output=...       a .csv (default: <log dir>/predict/runs/<time>/predictions.csv) or .npy
   data_dir=...     where the run's data lives now (MNIST: the folder holding MNIST/raw/)
