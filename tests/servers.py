@@ -136,8 +136,7 @@ def wait_for(check, what: str, tries: int = 600, every: float = 0.1):
 @dataclass
 class Slurm:
     conf: Path
-    root: Path
-    partition: str = "debug"
+    root: Path  # partitions: debug (the default, no time limit) and short (1 minute)
 
     @property
     def env(self) -> dict[str, str]:
@@ -182,6 +181,8 @@ KillWait=5
 MinJobAge=300
 NodeName={node} NodeHostname={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={mem_mb} State=UNKNOWN
 PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
+# Too short for any job a test submits: the jobs there pend (PartitionTimeLimit).
+PartitionName=short Nodes={node} MaxTime=1 State=UP
 """
 
 

@@ -29,10 +29,10 @@ def cluster():
         yield c
 
 
-def submit(cwd: Path, cluster, *overrides: str) -> subprocess.Popen:
+def submit(cwd: Path, cluster, *overrides: str, partition: str = "debug") -> subprocess.Popen:
     cmd = [
         str(BIN / "litlab-train"), "-m", "hydra/launcher=slurm",
-        f"hydra.launcher.partition={cluster.partition}", "hydra.launcher.timeout_min=10",
+        f"hydra.launcher.partition={partition}", "hydra.launcher.timeout_min=10",
         "experiment=logistic", "trainer.max_epochs=2", "callbacks.progress_bar.refresh_rate=0",
         *overrides,
     ]  # fmt: skip
@@ -92,3 +92,21 @@ def test_grid_and_ddp_jobs_run_as_slurm_jobs_without_writing_secrets(tmp_path, c
         data = path.read_bytes()
         assert ARG_SECRET.encode() not in data and URL_SECRET.encode() not in data, path
     assert ARG_SECRET not in grid_out and URL_SECRET not in grid_out
+
+
+def test_a_job_that_cannot_start_says_why_and_a_cancelled_one_fails_in_one_line(tmp_path, cluster):
+    # The "short" partition allows 1 minute; the job asks for 10: SLURM holds it forever.
+    proc = submit(tmp_path, cluster, "trainer=cpu", "logger=csv", partition="short")
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "PartitionTimeLimit" in line:
+            break
+    said = "".join(seen)
+    assert "timeout_min is over the partition's time limit" in said, said
+    job_id = said.split("submitted 1 SLURM job(s) ")[1].split()[0]
+    subprocess.run(["scancel", job_id], env={**os.environ, **cluster.env}, check=True)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    assert f"SLURM job {job_id} left the queue without a result" in out
+    assert "Traceback" not in out

@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import CompactHydraException
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
     SlurmLauncher as _PluginLauncher,
 )
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from litlab import tracking
+from litlab import LitlabError, tracking
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +154,15 @@ class SlurmLauncher(_PluginLauncher):
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        watch(jobs, self.params)
-        return [j.results()[0] for j in jobs]
+        try:
+            last = watch(jobs, self.params)
+        except KeyboardInterrupt:
+            ids = " ".join(j.job_id for j in jobs)
+            sys.exit(f"litlab-train: stopped waiting; the SLURM jobs go on (scancel {ids})")
+        return [
+            _result(j, last.get(j.job_id, ""), tracking.redact_overrides(list(o)))
+            for j, o in zip(jobs, job_overrides, strict=True)
+        ]
 
     def _submit(self, job_overrides, initial_job_idx: int) -> list:
         """What the plugin's ``launch`` does up to submitting (it then blocks without a word)."""
@@ -188,10 +196,33 @@ class SlurmLauncher(_PluginLauncher):
         return executor.map_array(self, *zip(*job_params, strict=True))
 
 
-def watch(jobs: list, params: dict) -> None:
-    """Print the jobs, their logs, and each change of state until all have left the queue."""
+class JobLost(CompactHydraException, LitlabError):
+    """Hydra prints a CompactHydraException as its one line, without a traceback."""
+
+
+def _result(job, last_state: str, overrides: list[str]):
+    """The job's JobReturn; one that left the queue without a result (cancelled, killed, node
+    lost) is a failed job with one line saying so, as a job that raised would be. (submitit
+    would wait for it forever where SLURM keeps no accounting: it asks sacct.)"""
+    from hydra.core.utils import JobReturn, JobStatus
+
+    for _ in range(15):  # a shared filesystem may show the result file a little late
+        if job.paths.result_pickle.exists():
+            return job.results()[0]
+        time.sleep(_POLL_S / 2)
+    error = JobLost(
+        f"SLURM job {job.job_id} left the queue without a result (last seen: "
+        f"{last_state or 'never'}; cancelled, killed or its node lost?); "
+        f"its log: {job.paths.stderr}"
+    )
+    return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
+
+
+def watch(jobs: list, params: dict) -> dict[str, str]:
+    """Print the jobs, their logs, and each change of state until all have left the queue;
+    returns the last state seen of each."""
     if not jobs:
-        return
+        return {}
     ids = [j.job_id for j in jobs]
     print(
         f"litlab: submitted {len(ids)} SLURM job(s) {', '.join(ids)} "
@@ -224,6 +255,7 @@ def watch(jobs: list, params: dict) -> None:
                 print(f"litlab: SLURM job {job.job_id}: {line}{extra}", flush=True)
         if pending:
             time.sleep(_POLL_S)
+    return seen
 
 
 def _queue(array_ids: list[str]) -> dict[str, tuple[str, str]]:
