@@ -122,10 +122,14 @@ def test_a_folder_of_images_is_read_the_way_mnist_was_made(tmp_path):
     save_digit(folder / "b_large_inverted.png", big)
     rgb = np.stack([np.pad(digit, 10)] * 3, -1)  # off-centre on a larger canvas, as JPEG
     Image.fromarray(rgb).save(folder / "c_colour.JPG", quality=95)
+    ink = np.zeros((84, 84, 4), dtype=np.uint8)  # black ink on a transparent background
+    ink[..., 3] = np.kron(digit, np.ones((3, 3), dtype=np.uint8))
+    Image.fromarray(ink).save(folder / "d_transparent.png")  # RGBA
     (folder / "notes.txt").write_text("not an image")
     inputs = read_input(folder, {"shape": [28, 28], "dtype": "uint8", "image": True})
-    assert inputs.ids == ["a_as_mnist.png", "b_large_inverted.png", "c_colour.JPG"]
-    assert inputs.x.dtype == torch.uint8 and inputs.x.shape == (3, 28, 28)
+    names = ["a_as_mnist.png", "b_large_inverted.png", "c_colour.JPG", "d_transparent.png"]
+    assert inputs.ids == names
+    assert inputs.x.dtype == torch.uint8 and inputs.x.shape == (4, 28, 28)
     assert torch.equal(inputs.x[0], torch.from_numpy(digit))  # already MNIST's form: unchanged
     one = read_input(
         folder / "a_as_mnist.png", {"shape": [28, 28], "dtype": "uint8", "image": True}
