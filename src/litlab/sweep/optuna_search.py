@@ -237,12 +237,13 @@ def _reseed(sampler, seed: int, seen: set[int] | None = None) -> None:
         return
     seen.add(id(sampler))
     for i, value in enumerate(vars(sampler).values()):
+        own = (seed + i) % 2**32  # what RandomState.seed accepts
         if isinstance(value, np.random.RandomState):
-            value.seed(seed + i)
+            value.seed(own)
         elif hasattr(value, "rng") and isinstance(value.rng, np.random.RandomState):
-            value.rng.seed(seed + i)  # optuna's LazyRandomState
+            value.rng.seed(own)  # optuna's LazyRandomState
         elif isinstance(value, BaseSampler):
-            _reseed(value, seed + 1000 + i, seen)
+            _reseed(value, (seed + 1000 + i) % 2**32, seen)
 
 
 def _group(cfg: DictConfig, name: str) -> list[str]:
