@@ -196,7 +196,7 @@ def _fit_box(digit: np.ndarray) -> np.ndarray:
     h, w = digit.shape
     scale = DIGIT_BOX / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    image = Image.fromarray(digit.astype(np.float32), mode="F")
+    image = Image.fromarray(digit.astype(np.float32))  # mode "F": 32-bit float pixels
     return np.asarray(image.resize(size, Image.Resampling.LANCZOS)).clip(0, 255)
 
 
