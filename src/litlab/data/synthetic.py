@@ -37,8 +37,13 @@ class SyntheticDataModule(TensorDataModule):
 
     def describe_input(self) -> dict:
         """One input sample as the model takes it: what litlab-predict reads user data into and
-        litlab-export records next to an exported model. Known without reading any data."""
-        return {"shape": [1], "dtype": "float32", "names": ["x"], "normalisation": None}
+        litlab-export records next to an exported model. Taken from one fresh draw, so every
+        subclass describes its own samples without reading the data set."""
+        x, _ = self.sample(1, torch.Generator().manual_seed(0))
+        shape = list(x.shape[1:])
+        names = ["x"] if shape == [1] else [f"x{i + 1}" for i in range(shape[0])]
+        dtype = str(x.dtype).removeprefix("torch.")
+        return {"shape": shape, "dtype": dtype, "names": names, "normalisation": None}
 
 
 class LinearDataModule(SyntheticDataModule):
@@ -99,12 +104,8 @@ class BlobsDataModule(SyntheticDataModule):
         return x, y.float()
 
     def describe_input(self) -> dict:
-        dims = self.centers.shape[1]
         return {
-            "shape": [dims],
-            "dtype": "float32",
-            "names": [f"x{i + 1}" for i in range(dims)],
-            "normalisation": None,
+            **super().describe_input(),
             "class_names": [str(i) for i in range(len(self.centers))],
         }
 
