@@ -78,7 +78,9 @@ def test_eval_and_resume_on_the_gpu(cfg_for, tmp_path):
     )
     assert metrics["test/acc"] == pytest.approx(first.metrics["test/acc"], abs=2e-3)
     resumed = fit_and_test(
-        cfg_for("experiment=logistic", "trainer=gpu", "trainer.max_epochs=4", f"ckpt_path={run_dir}")
+        cfg_for(
+            "experiment=logistic", "trainer=gpu", "trainer.max_epochs=4", f"ckpt_path={run_dir}"
+        )
     )
     assert resumed.trainer.current_epoch == 4
     assert resumed.metrics["test/acc"] > 0.95
