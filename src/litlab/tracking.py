@@ -109,7 +109,7 @@ def set_command(argv: list[str]) -> None:
 
 def command_line(argv: list[str] | None = None) -> list[str]:
     """The command that started this run, program name first, with its secrets hidden."""
-    argv = list(_typed_command or (sys.argv if argv is None else argv))
+    argv = list(argv if argv is not None else (_typed_command or sys.argv))
     if not argv:
         return []
     prog = [Path(argv[0]).name]
