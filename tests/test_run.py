@@ -66,3 +66,15 @@ def test_test_only_run_uses_the_given_checkpoint(cfg_for):
         cfg_for("experiment=linear", "logger=none", "train=false", f"ckpt_path={path}")
     )
     assert tested.metrics["test/loss"] == pytest.approx(trained.metrics["test/loss"], rel=1e-5)
+
+
+def test_eval_refuses_a_bad_batch_size_in_one_line(cfg_for, tmp_path):
+    from litlab.config import compose
+    from litlab.run import evaluate
+
+    run = fit_and_test(cfg_for("experiment=linear", "logger=none", "trainer.max_epochs=1"))
+    path = run.trainer.checkpoint_callback.best_model_path
+    for bad in ("0", "-3", "abc"):
+        cfg = compose([f"ckpt_path={path}", f"batch_size={bad}"], tmp_path / "eval", "eval")
+        with pytest.raises(LitlabError, match=r"^data.eval_batch_size=\S+ is not allowed"):
+            evaluate(cfg)
