@@ -200,12 +200,12 @@ def test_failed_run_records_status_and_message(cfg_for, tmp_path):
     assert m["end_time"] is not None
 
 
-def test_failure_before_anything_is_built_is_recorded(cfg_for, tmp_path):
-    with pytest.raises(LitlabError):
+def test_a_config_that_fails_its_checks_leaves_the_run_dir_untouched(cfg_for, tmp_path):
+    # Every check runs before anything is written (issue 11): a bad value is one line, and a
+    # run dir being resumed keeps its records.
+    with pytest.raises(LitlabError, match="takes no argument 'slop'"):
         fit_and_test(cfg_for("experiment=linear", "+data.slop=3"))
-    m = manifest(tmp_path / "run")
-    assert m["status"] == "failed" and "takes no argument 'slop'" in m["error"]
-    assert "+data.slop=3" in m["overrides"]
+    assert not (tmp_path / "run" / "run.json").exists()
 
 
 def test_missing_data_is_a_failed_run(cfg_for, tmp_path):
