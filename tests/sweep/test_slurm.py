@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from litlab import manifest
 from tests.conftest import BIN
-from tests.servers import slurm
+from tests.servers import PG_PASSWORD, postgres, slurm, wait_for
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
@@ -110,3 +112,41 @@ def test_a_job_that_cannot_start_says_why_and_a_cancelled_one_fails_in_one_line(
     assert proc.returncode != 0
     assert f"SLURM job {job_id} left the queue without a result" in out
     assert "Traceback" not in out
+
+
+def test_sweep_workers_submitted_with_sbatch_share_one_postgres_study(tmp_path, cluster):
+    import optuna
+
+    from litlab.sweep import optuna_search
+
+    with postgres() as pg:
+        url = pg.create_database("sbatch_workers")
+        overrides = [
+            "experiment=logistic", "hparams_search=logistic", "trainer=cpu", "logger=csv",
+            "trainer.max_epochs=1", "hparams_search.n_trials=4",
+            "callbacks.progress_bar.refresh_rate=0", f"hparams_search.storage={url}",
+        ]  # fmt: skip
+        command = shlex.join([sys.executable, "-m", "litlab.sweep", *overrides])
+        env = {**os.environ, **cluster.env, "LITLAB_LOG_DIR": str(tmp_path / "logs")}
+        ids = []
+        for _ in range(2):  # two workers at once, as many users start them
+            out = subprocess.run(
+                ["sbatch", "--parsable", f"--chdir={tmp_path}", "--cpus-per-task=1", "--mem=2G",
+                 f"--output={tmp_path}/worker-%j.out", "--wrap", command],
+                env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            ids.append(out.stdout.strip())
+        queue = ["squeue", "-h", "-j", ",".join(ids)]
+        wait_for(
+            lambda: not subprocess.run(queue, env=env, capture_output=True, text=True).stdout,
+            "the workers to finish", tries=3000,
+        )  # fmt: skip
+        outputs = [(tmp_path / f"worker-{i}.out").read_text() for i in ids]
+        plan = optuna_search.plan(overrides)
+        trials = optuna.load_study(study_name=plan.name, storage=url).get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4, "\n".join(outputs)
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 4
+    for out in outputs:  # each worker's SLURM .out starts with the study, password masked
+        assert "postgresql://litlab:<redacted>@127.0.0.1" in out.splitlines()[0]
+    for path in (p for p in tmp_path.rglob("*") if p.is_file()):
+        assert PG_PASSWORD.encode() not in path.read_bytes(), path
