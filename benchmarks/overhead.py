@@ -26,7 +26,7 @@ from lightning.pytorch.callbacks import Callback
 
 from benchmarks.common import DATA_DIR, device, interleaved, med, sync, table
 from litlab.config import compose, to_plain
-from litlab.models.base import build_optimizer
+from litlab.models.base import build_optimizer, scheduler_length
 from litlab.run import build_all
 
 TASKS = {
@@ -128,13 +128,9 @@ def loop_epoch(task: str, quick: bool) -> dict:
     steps = min(len(loader), 10) if quick else len(loader)
     sched = None
     if cfg.model.get("scheduler"):
-        total = EPOCHS * steps
-        sched_kw = (
-            {"total_steps": total}
-            if "OneCycle" in cfg.model.scheduler._target_
-            else {"T_max": total}
-        )
-        sched = instantiate(cfg.model.scheduler)(opt, **sched_kw)
+        factory = instantiate(cfg.model.scheduler)
+        interval = cfg.model.get("scheduler_interval", "step")
+        sched = factory(opt, **scheduler_length(factory, EPOCHS * steps, interval, EPOCHS))
     precision = str(cfg.trainer.precision)
     half = torch.bfloat16 if precision.startswith("bf16") else torch.float16
     autocast = precision in ("bf16-mixed", "16-mixed")

@@ -63,6 +63,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("data_dir")
     p.add_argument("--limit", type=int, default=None, help="train batches (quick runs)")
+    p.add_argument("--val-size", type=int, default=5000, help="as litlab's data.val_size")
     p.add_argument("--first-step", default=None, help="write the time of the first step, exit")
     args = p.parse_args()
     import torchvision
@@ -73,11 +74,13 @@ def main() -> None:
     test = torchvision.datasets.MNIST(args.data_dir, train=False, download=False)
     order = torch.randperm(len(train.data), generator=torch.Generator().manual_seed(0))
     x, y = train.data.to(dev), train.targets.to(dev)
-    val, fit = order[:5000].to(dev), order[5000:].to(dev)
+    val, fit = order[: args.val_size].to(dev), order[args.val_size :].to(dev)
     model = net().to(dev, memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.0)
-    steps = -(-len(fit) // 128) if args.limit is None else args.limit
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 0.01, total_steps=steps, pct_start=0.25)
+    steps = min(-(-len(fit) // 128), args.limit or len(fit))
+    # As litlab: torch divides by zero when the warm-up would end at step 0 (4 steps).
+    total = steps + 1 if steps == 4 else steps
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 0.01, total_steps=total, pct_start=0.25)
     dtype = precision(dev)
     perm = fit[torch.randperm(len(fit), device=dev)]
     for step in range(steps):

@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> str:
                     "-m",
                     "benchmarks.plain_mnist",
                     DATA_DIR,
+                    *(["--val-size", "200"] if args.quick else []),
                     "--first-step",
                     f"{tmp}/p",
                 ],

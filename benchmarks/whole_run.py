@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> str:
     plain = [sys.executable, "-m", "benchmarks.plain_mnist", DATA_DIR]
     res = interleaved(
         {
-            "plain": lambda: wall(plain + (["--limit", "20"] if args.quick else [])),
+            "plain": lambda: wall(
+                plain + (["--limit", "20", "--val-size", "200"] if args.quick else [])
+            ),
             "default": lambda: wall(litlab),
             "lean": lambda: wall([*litlab, "logger=none", "callbacks.figures=null"]),
         },

@@ -201,16 +201,10 @@ class LitTask(L.LightningModule):
         """Schedulers that need the run's length (OneCycleLR's ``total_steps``) get it here."""
         if not self._length_is_ours():
             return {}
-        func = self._scheduler_class()
-        steps = max(1, self.trainer.estimated_stepping_batches)
-        if func is torch.optim.lr_scheduler.OneCycleLR:
-            pct = getattr(self.scheduler_factory, "keywords", {}).get("pct_start", 0.3)
-            # torch divides by zero when the warm-up ends exactly at step 0 (pct * steps == 1,
-            # e.g. 4 steps at pct 0.25): one step more, never taken, moves it off zero.
-            return {"total_steps": steps + 1 if float(pct * steps) == 1.0 else steps}
-        if self.scheduler_interval == "step":
-            return {"T_max": steps}
-        return {"T_max": max(1, self.trainer.max_epochs)}
+        steps = self.trainer.estimated_stepping_batches
+        return scheduler_length(
+            self.scheduler_factory, steps, self.scheduler_interval, self.trainer.max_epochs
+        )
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # A resume may train longer than the run it continues (trainer.max_epochs raised): the
@@ -220,6 +214,21 @@ class LitTask(L.LightningModule):
             for state in checkpoint.get("lr_schedulers", []):
                 for key in _LENGTH_STATE[self._scheduler_class()]:
                     state.pop(key, None)
+
+
+def scheduler_length(factory: SchedulerFactory, steps: int, interval: str, epochs: int) -> dict:
+    """The length argument a run of ``steps`` optimizer steps (``epochs`` epochs) gives the
+    scheduler ``factory`` makes: OneCycleLR's ``total_steps``, CosineAnnealingLR's ``T_max``."""
+    func = getattr(factory, "func", factory)
+    steps = max(1, int(steps))
+    if func is torch.optim.lr_scheduler.OneCycleLR:
+        pct = getattr(factory, "keywords", {}).get("pct_start", 0.3)
+        # torch divides by zero when the warm-up ends exactly at step 0 (pct * steps == 1,
+        # e.g. 4 steps at pct 0.25): one step more, never taken, moves it off zero.
+        return {"total_steps": steps + 1 if float(pct * steps) == 1.0 else steps}
+    if func is torch.optim.lr_scheduler.CosineAnnealingLR:
+        return {"T_max": steps if interval == "step" else max(1, epochs)}
+    return {}
 
 
 _FUSABLE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
