@@ -1,4 +1,5 @@
-"""``litlab-eval ckpt_path=<checkpoint or run dir>``: test a trained run with its own config."""
+"""``litlab-eval ckpt_path=<checkpoint or run dir>``: test a trained run with its own config,
+and record the evaluation in ``eval.json`` (see ``litlab.run.evaluate``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,38 @@ from omegaconf import DictConfig
 from litlab import LitlabError
 from litlab.cli import discard_refused_run, interrupted_exit
 from litlab.config import CONFIG_DIR, register_resolvers
+from litlab.help import group_options
+from litlab.inference.cli import help_asked
 
 register_resolvers()
 
+USAGE = """\
+litlab-eval: test a trained run again, with the config saved in its checkpoint, and record it.
+
+usage: litlab-eval ckpt_path=<run dir or .ckpt> [key=value ...]
+
+  ckpt_path=...    a run dir (its best.ckpt) or a checkpoint file
+  data_dir=...     where the run's data lives now (MNIST: the folder holding MNIST/raw/)
+  batch_size=...   evaluation batch size (default: the run's data.eval_batch_size)
+  trainer=...      {trainers}
+                   (trainer.precision: the run's own by default)
+  logger=...       {loggers}; default none.
+                   logger=wandb adds eval/* to the training run's own wandb run
+
+Writes logs/eval/runs/<time>/eval.json: metrics, checkpoint, data, versions, status.
+
+examples:
+  litlab-eval ckpt_path=logs/mnist/runs/<time>
+  litlab-eval ckpt_path=logs/mnist/runs/<time>/checkpoints/last.ckpt trainer=gpu logger=wandb
+"""
+
 
 def main() -> dict[str, float] | None:
+    groups = group_options(CONFIG_DIR)
+    if help_asked(
+        USAGE.format(trainers=", ".join(groups["trainer"]), loggers=", ".join(groups["logger"]))
+    ):
+        return None
     with interrupted_exit(lambda run_dir: ""):
         return _main()
 
@@ -26,6 +54,7 @@ def _main(cfg: DictConfig) -> dict[str, float]:
     try:
         return evaluate(cfg)
     except LitlabError as err:
+        # Refused before it started: no run dir is left. Failed while testing: eval.json says so.
         discard_refused_run(cfg, own_dir=True)
         sys.exit(f"litlab: error: {err}")
 
