@@ -12,8 +12,17 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from litlab import LitlabError
 
-# Configs sit at the repository root, next to src/ (litlab is installed editable from a clone).
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+def _config_dir() -> Path:
+    """``litlab/configs/`` inside an installed wheel (pyproject.toml maps the package
+    ``litlab.configs`` to the repository's ``configs/``); in a clone (an editable install) that
+    folder is not in src/, and the configs are read where they are edited, at the root."""
+    package = Path(__file__).resolve().parent
+    shipped = package / "configs"
+    return shipped if shipped.is_dir() else package.parents[1] / "configs"
+
+
+CONFIG_DIR = _config_dir()
 
 
 def run_dir(ckpt_path: str | None, new_dir: str) -> str:

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import nbformat
 
-from litlab.config import CONFIG_DIR
-
-NOTEBOOK_DIR = CONFIG_DIR.parent / "notebooks"
+# A clone's notebooks/, next to src/ (they are not part of the installed package).
+NOTEBOOK_DIR = Path(__file__).resolve().parents[3] / "notebooks"
 STAMP = "litlab"  # the notebook-level metadata key holding {"code_sha256": ...}
 QUICK = "LITLAB_LESSON_QUICK"  # set by the tests: lessons that train long run a few batches
 
