@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--no-baselines", action="store_true", help="litlab's recipe alone")
     p.add_argument("--quick", action="store_true", help="tiny sizes: checks the script runs")
     args = p.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")][: 1 if args.quick else None]
     quick = (
         [
             "trainer.limit_train_batches=20",

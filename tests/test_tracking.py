@@ -78,8 +78,8 @@ def test_pictures_can_be_switched_off(cfg_for, tmp_path):
 @pytest.mark.slow
 def test_default_logger_is_an_offline_wandb_run(tmp_path, mnist_root):
     proc = run_cli(
-        "litlab-train", "experiment=logistic", "trainer.max_epochs=3", "tags=[a,b]", *QUIET,
-        cwd=tmp_path,
+        "litlab-train", "experiment=logistic", "trainer=cpu", "trainer.max_epochs=3",
+        "tags=[a,b]", *QUIET, cwd=tmp_path,
     )  # fmt: skip
     (run_dir,) = run_dirs(tmp_path, "logistic")
     offline = read_offline_run(run_dir)
@@ -94,7 +94,7 @@ def test_default_logger_is_an_offline_wandb_run(tmp_path, mnist_root):
     assert offline.config["tags"] == ["a", "b"]
     assert "${" not in json.dumps(offline.config)
     info = offline.config["litlab"]
-    assert info["overrides"][:2] == ["experiment=logistic", "trainer.max_epochs=3"]
+    assert info["overrides"][:3] == ["experiment=logistic", "trainer=cpu", "trainer.max_epochs=3"]
     assert info["parameters"] == {"total": 3, "trainable": 3}
     assert info["hardware"]["accelerator"] == "cpu" and info["hardware"]["precision"] == "32-true"
     assert {"python", "torch", "lightning", "litlab"} <= set(info["versions"])
