@@ -5,44 +5,24 @@ from __future__ import annotations
 import csv
 import json
 import os
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from litlab.config import compose
+from litlab.lessons.data import stand_in_digits, write_stand_in_mnist
 
 BIN = Path(sys.executable).parent
 
 
-def write_idx(path: Path, data: torch.Tensor) -> None:
-    """The IDX format MNIST ships in: magic (type 0x08 = ubyte, ndim), big-endian dims, bytes."""
-    header = struct.pack(">I", 0x0800 + data.dim()) + struct.pack(f">{data.dim()}I", *data.shape)
-    path.write_bytes(header + data.to(torch.uint8).numpy().tobytes())
-
-
-def fake_digits(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """28x28 images whose label sets where a bright square sits: learnable in a few steps."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 10, (n,), generator=g)
-    x = torch.randint(0, 60, (n, 28, 28), generator=g)
-    for i, label in enumerate(y.tolist()):
-        r, c = 3 + 12 * (label // 5), 2 + 5 * (label % 5)
-        x[i, r : r + 8, c : c + 4] = 255
-    return x, y
+# The tests' small MNIST is the lessons' stand-in set: one home for writing IDX files.
+fake_digits = stand_in_digits
 
 
 def write_fake_mnist(root: Path, n_train: int = 1200, n_test: int = 300) -> Path:
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for prefix, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
-        x, y = fake_digits(n, seed)
-        write_idx(raw / f"{prefix}-images-idx3-ubyte", x)
-        write_idx(raw / f"{prefix}-labels-idx1-ubyte", y)
-    return root
+    return write_stand_in_mnist(root, n_train, n_test)
 
 
 @pytest.fixture(scope="session")

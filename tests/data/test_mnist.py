@@ -3,7 +3,7 @@ import torch
 
 from litlab import LitlabError
 from litlab.data import MNISTDataModule
-from tests.conftest import write_idx
+from litlab.lessons.data import write_idx
 
 
 def test_reads_idx_files_into_uint8_splits(mnist_root):

@@ -19,7 +19,8 @@ from litlab.config import compose
 from litlab.inference.inputs import read_input
 from litlab.inference.predict import predict
 from litlab.inference.writer import PredictionWriter, write_csv
-from tests.conftest import fake_digits, run_cli, write_idx
+from litlab.lessons.data import write_idx
+from tests.conftest import fake_digits, run_cli
 from tests.fake_cuda import fake_cuda
 from tests.inference.conftest import EXPERIMENTS, model_inputs
 
