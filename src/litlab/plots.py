@@ -6,6 +6,7 @@ Import this module lazily (inside functions): matplotlib costs ~0.3 s to import.
 
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -92,21 +93,37 @@ def confusion_matrix(matrix: torch.Tensor, title: str) -> Figure:
 def digit_grid(
     images: torch.Tensor, predicted: torch.Tensor, true: torch.Tensor, title: str, cols: int = 8
 ) -> Figure:
-    """Small grey images, each titled with what the model said and what it was."""
+    """Small grey images, each labelled with what the model said and what it was (red: wrong).
+
+    One montage on one axes, not one axes per image: matplotlib lays out and renders every axes
+    on its own, and 32 of them took over a second, longer than the rest of a run's pictures.
+    """
     images, predicted, true = _host(images, predicted, true)
-    rows = max(1, -(-len(images) // cols))
+    n, (h, w) = len(images), tuple(images.shape[1:3]) if len(images) else (28, 28)
+    rows = max(1, -(-n // cols))
+    gap_x, gap_y = 4, 9  # pixels between tiles; the gap above each holds its label
+    canvas = np.full((rows * (h + gap_y), cols * (w + gap_x) - gap_x), np.nan)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        top, left = r * (h + gap_y) + gap_y, c * (w + gap_x)
+        canvas[top : top + h, left : left + w] = images[i].float().numpy()
     fig = Figure(figsize=(cols * 1.1, rows * 1.3 + 0.4), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < len(images):
-            ax.imshow(images[i], cmap="gray")
-            wrong = int(predicted[i]) != int(true[i])
-            ax.set_title(
-                f"pred {int(predicted[i])} / true {int(true[i])}",
-                fontsize=7,
-                color="C3" if wrong else "black",
-            )
+    ax = fig.add_subplot()
+    ax.axis("off")
+    gray = matplotlib.colormaps["gray"].with_extremes(bad="white")
+    ax.imshow(canvas, cmap=gray, interpolation="nearest")
+    for i in range(n):
+        r, c = divmod(i, cols)
+        p, t = int(predicted[i]), int(true[i])
+        ax.text(
+            c * (w + gap_x) + w / 2,
+            r * (h + gap_y) + gap_y - 1.5,
+            f"pred {p} / true {t}",
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color="C3" if p != t else "black",
+        )
     fig.suptitle(title)
     return fig
 
