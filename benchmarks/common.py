@@ -14,6 +14,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = os.environ.get("LITLAB_DATA_DIR", str(ROOT.parent / "shared" / "data"))
 
 
+def wall(cmd: list[str]) -> dict:
+    """Seconds a command takes, start to exit; wandb offline and quiet, as in the tests."""
+    import subprocess
+
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+    return {"s": time.perf_counter() - t0}
+
+
 def interleaved(fns: dict[str, Callable[[], dict]], repeats: int) -> dict[str, list[dict]]:
     """Run every contender once per round, rounds in a row, so drifting load hits all alike."""
     results: dict[str, list[dict]] = {name: [] for name in fns}

@@ -12,15 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import DATA_DIR, ROOT, interleaved, med, table
+from benchmarks.common import DATA_DIR, ROOT, interleaved, med, table, wall
 
 BIN = Path(sys.executable).parent
-
-
-def wall(cmd: list[str]) -> dict:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
-    return {"s": time.perf_counter() - t0}
 
 
 def to_first_step(cmd: list[str], stamp: str) -> dict:

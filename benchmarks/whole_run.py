@@ -11,13 +11,10 @@ checkpoints, testing the best checkpoint) and lean (no logger, no figures).
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 
-from benchmarks.common import DATA_DIR, ROOT, device, interleaved, med, table
+from benchmarks.common import DATA_DIR, device, interleaved, med, table, wall
 
 QUICK_LITLAB = [
     "trainer.limit_train_batches=20",
@@ -25,13 +22,6 @@ QUICK_LITLAB = [
     "trainer.limit_test_batches=2",
     "data.val_size=200",
 ]
-
-
-def wall(cmd: list[str]) -> dict:
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
-    return {"s": time.perf_counter() - t0}
 
 
 def main(argv: list[str] | None = None) -> str:
