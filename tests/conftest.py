@@ -62,6 +62,20 @@ def run_cli(tool: str, *args: str, cwd: Path, env: dict | None = None, check: bo
     return proc
 
 
+def help_without_torch(tool: str, module: str, cwd: Path) -> str:
+    """``<tool> --help`` through ``module.main()``; asserts it imported neither torch nor
+    Lightning (help must be instant) and returns what it printed."""
+    code = (
+        f"import sys; sys.argv = ['{tool}', '--help']; import {module} as m; m.main(); "
+        "print('loaded:', 'torch' in sys.modules, 'lightning' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.rstrip().endswith("loaded: False False"), proc.stdout[-300:]
+    return proc.stdout
+
+
 def run_dirs(cwd: Path, name: str) -> list[Path]:
     return sorted((cwd / "logs" / name / "runs").iterdir())
 

@@ -3,8 +3,6 @@ evaluation in the trained run's own wandb run (offline here: a real wandb, no ne
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ import torch
 from litlab import LitlabError
 from litlab.config import compose
 from litlab.run import evaluate, fit_and_test
+from tests.conftest import help_without_torch
 from tests.wandb_offline import read_offline_run
 
 LOGISTIC = ["experiment=logistic", "trainer.max_epochs=2", "trainer=cpu"]
@@ -113,13 +112,6 @@ def test_a_failed_eval_is_recorded_and_a_refused_one_writes_nothing(cfg_for, tmp
 
 
 def test_help_answers_without_loading_torch(tmp_path):
-    code = (
-        "import sys; sys.argv = ['litlab-eval', '--help']; import litlab.eval as m; "
-        "m.main(); print('loaded:', 'torch' in sys.modules, 'lightning' in sys.modules)"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
-    )
-    assert "usage: litlab-eval ckpt_path=" in proc.stdout
-    assert "logger=wandb" in proc.stdout and "mlflow" in proc.stdout
-    assert proc.stdout.rstrip().endswith("loaded: False False")
+    out = help_without_torch("litlab-eval", "litlab.eval", tmp_path)
+    assert "usage: litlab-eval ckpt_path=" in out
+    assert "logger=wandb" in out and "mlflow" in out

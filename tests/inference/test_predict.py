@@ -4,8 +4,6 @@ for the test split and for the user's own CSV, .npy, IDX and image files; on DDP
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ from litlab.inference.inputs import read_input
 from litlab.inference.predict import predict
 from litlab.inference.writer import PredictionWriter, write_csv
 from litlab.lessons.data import write_idx
-from tests.conftest import fake_digits, run_cli
+from tests.conftest import fake_digits, help_without_torch, run_cli
 from tests.fake_cuda import fake_cuda
 from tests.inference.conftest import EXPERIMENTS, model_inputs
 
@@ -331,12 +329,5 @@ def test_ddp_ranks_write_one_file_in_input_order(trained, tmp_path):
 
 @pytest.mark.parametrize("tool", ["predict", "export"])
 def test_help_answers_without_loading_torch(tool, tmp_path):
-    code = (
-        f"import sys; sys.argv = ['litlab-{tool}', '--help']; import litlab.inference.{tool} as m; "
-        "m.main(); print('loaded:', 'torch' in sys.modules, 'lightning' in sys.modules)"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
-    )
-    assert f"usage: litlab-{tool} ckpt_path=" in proc.stdout
-    assert proc.stdout.rstrip().endswith("loaded: False False")
+    out = help_without_torch(f"litlab-{tool}", f"litlab.inference.{tool}", tmp_path)
+    assert f"usage: litlab-{tool} ckpt_path=" in out
