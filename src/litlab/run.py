@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -474,9 +475,13 @@ def _evaluate(p: EvalPlan, record: EvalRecord) -> dict[str, float]:
         for lg in p.loggers:
             if not (resumed and isinstance(lg, WandbLogger)):  # the trained run keeps its config
                 lg.log_hyperparams({**p.plain, "trained": tracking.redact(to_plain(p.saved))})
-        trainer.test(
-            p.model, p.datamodule, ckpt_path=str(found.path), weights_only=True, verbose=False
-        )
+        with warnings.catch_warnings():
+            # Lightning asks for the training callbacks to restore their state; testing needs
+            # only the weights, so the hint is noise on every eval.
+            warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`")
+            trainer.test(
+                p.model, p.datamodule, ckpt_path=str(found.path), weights_only=True, verbose=False
+            )
         metrics = _metrics(trainer)
         _check_finite(metrics, "test/")
         # eval/test/acc next to the training's own test/acc: the same numbers, now recorded.
