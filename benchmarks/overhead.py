@@ -25,9 +25,9 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 
 from benchmarks.common import DATA_DIR, device, interleaved, med, sync, table
-from litlab.config import compose, to_plain
+from litlab.config import compose_config, to_plain
 from litlab.models.base import build_optimizer, scheduler_length
-from litlab.run import build_all
+from litlab.run.build import build_all
 
 TASKS = {
     "mnist": ["experiment=mnist", f"paths.data_dir={DATA_DIR}"],
@@ -74,7 +74,7 @@ def setup(task: str, quick: bool):
             if task.startswith("mnist")
             else ["trainer.limit_train_batches=10"]
         )
-    cfg = compose(overrides)
+    cfg = compose_config(overrides)
     datamodule, model, trainer = build_all(cfg, to_plain(cfg))
     datamodule.prepare_data()
     datamodule.setup()

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> str:
                 [
                     sys.executable,
                     "-m",
-                    "litlab.train",
+                    "litlab.cli.train",
                     f"paths.data_dir={DATA_DIR}",
                     f"paths.log_dir={tmp}/logs",
                     "logger=none",

@@ -31,7 +31,7 @@ def litlab_run(seed: int, every: int, extra: list[str]) -> dict:
         cmd = [
             sys.executable,
             "-m",
-            "litlab.train",
+            "litlab.cli.train",
             f"paths.data_dir={DATA_DIR}",
             f"paths.log_dir={tmp}/logs",
             f"seed={seed}",

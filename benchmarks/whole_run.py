@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> str:
     litlab = [
         sys.executable,
         "-m",
-        "litlab.train",
+        "litlab.cli.train",
         f"paths.data_dir={DATA_DIR}",
         f"paths.log_dir={tmp}/logs",
         "callbacks.progress_bar.refresh_rate=0",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from litlab.config import compose
+from litlab.config import compose_config
 from litlab.lessons.data import stand_in_digits, write_stand_in_mnist
 
 BIN = Path(sys.executable).parent
@@ -43,7 +43,7 @@ def cfg_for(tmp_path, mnist_root):
     """Compose a train config in-process, with the run directory under tmp_path."""
 
     def make(*overrides: str):
-        return compose(
+        return compose_config(
             ["callbacks.progress_bar.refresh_rate=0", f"paths.data_dir={mnist_root}", *overrides],
             output_dir=tmp_path / "run",
         )

@@ -12,10 +12,10 @@ import torch
 from omegaconf import OmegaConf
 
 from litlab import LitlabError
-from litlab.checkpoint import open_checkpoint
-from litlab.checks import RULES
-from litlab.config import CONFIG_DIR, compose
+from litlab.config import CONFIG_DIR, compose_config
+from litlab.config.values import RULES
 from litlab.run import fit_and_test, plan
+from litlab.run.checkpoints import open_checkpoint
 from tests.conftest import BIN, run_cli
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
@@ -101,14 +101,14 @@ def snapshot(path: Path) -> dict[str, bytes]:
 
 def test_every_numeric_key_has_a_rule(tmp_path, mnist_root):
     for experiment in EXPERIMENTS:
-        cfg = compose([f"experiment={experiment}"], output_dir=tmp_path)
+        cfg = compose_config([f"experiment={experiment}"], output_dir=tmp_path)
         missing = {leaf(k) for k in numeric_keys(cfg) if leaf(k) != "seed"} - set(RULES)
         assert not missing, f"experiment={experiment}: no rule for {sorted(missing)}"
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_bad_values_of_every_numeric_key(experiment, tmp_path, mnist_root, capsys):
-    base = compose(
+    base = compose_config(
         [
             f"experiment={experiment}",
             f"paths.data_dir={mnist_root}",

@@ -130,7 +130,7 @@ def test_checkpoint_of_another_experiment_is_refused(workdir):
 
 
 def test_help_lists_the_config_groups_without_loading_torch(tmp_path):
-    out = help_without_torch("litlab-train", "litlab.train", tmp_path)
+    out = help_without_torch("litlab-train", "litlab.cli.train", tmp_path)
     experiments = next(line for line in out.splitlines() if line.strip().startswith("experiment "))
     options = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
     assert experiments.split()[1:] == [f"{o}," for o in options[:-1]] + options[-1:]

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from litlab import LitlabError
-from litlab.config import CONFIG_DIR, check_targets, compose, to_plain
+from litlab.config import CONFIG_DIR, check_targets, compose_config, to_plain
 
 GROUPS = sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name != "hydra")
 OPTIONS = [(g, f.stem) for g in GROUPS for f in sorted((CONFIG_DIR / g).glob("*.yaml"))]
@@ -33,7 +33,7 @@ def needs_missing_device(cfg) -> bool:
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_instantiates(group, option, tmp_path, mnist_root):
-    cfg = compose([f"{group}={option}", f"paths.data_dir={mnist_root}"], output_dir=tmp_path)
+    cfg = compose_config([f"{group}={option}", f"paths.data_dir={mnist_root}"], output_dir=tmp_path)
     check_targets(cfg)
     to_plain(cfg)  # every interpolation resolves
     for path, node in targets(cfg):
@@ -64,17 +64,17 @@ def test_the_config_groups_cover_the_code():
 
 def test_unknown_override_is_refused():
     with pytest.raises(ConfigCompositionException, match="trainer.max_epoch"):
-        compose(["trainer.max_epoch=3"])
+        compose_config(["trainer.max_epoch=3"])
 
 
 def test_wrong_type_is_caught_before_the_run(tmp_path):
-    cfg = compose(["trainer.max_epochs=three"], output_dir=tmp_path)
+    cfg = compose_config(["trainer.max_epochs=three"], output_dir=tmp_path)
     with pytest.raises(LitlabError, match=r"trainer.max_epochs='three': expects int or null"):
         check_targets(cfg)
 
 
 def test_argument_the_code_does_not_take_is_caught(tmp_path):
-    cfg = compose(["experiment=linear", "+data.slop=3"], output_dir=tmp_path)
+    cfg = compose_config(["experiment=linear", "+data.slop=3"], output_dir=tmp_path)
     with pytest.raises(
         LitlabError, match="data.slop: litlab.data.LinearDataModule takes no argument"
     ):
@@ -82,7 +82,7 @@ def test_argument_the_code_does_not_take_is_caught(tmp_path):
 
 
 def test_resolved_config_has_no_interpolations_left(tmp_path):
-    plain = to_plain(compose(["experiment=linear"], output_dir=tmp_path))
+    plain = to_plain(compose_config(["experiment=linear"], output_dir=tmp_path))
     assert "${" not in OmegaConf.to_yaml(plain)
     assert plain["data"]["seed"] == 0 and plain["name"] == "linear"
     assert Path(plain["paths"]["output_dir"]) == tmp_path.resolve()

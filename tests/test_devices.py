@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from litlab import plots
+from litlab.tracking import plots
 from litlab.config import to_plain
 from litlab.models.base import build_optimizer
-from litlab.run import build_all
+from litlab.run.build import build_all
 from tests.conftest import SMALL_MNIST
 from tests.fake_cuda import fake_cuda
 

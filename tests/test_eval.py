@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from litlab import LitlabError
-from litlab.config import compose
+from litlab.config import compose_config
 from litlab.run import evaluate, fit_and_test
 from tests.conftest import help_without_torch
 from tests.wandb_offline import read_offline_run
@@ -22,7 +22,7 @@ def read(path: Path) -> dict:
 
 
 def eval_config(tmp_path: Path, *overrides: str):
-    return compose(list(overrides), output_dir=tmp_path / "eval", config_name="eval")
+    return compose_config(list(overrides), output_dir=tmp_path / "eval", config_name="eval")
 
 
 @pytest.fixture
@@ -112,6 +112,6 @@ def test_a_failed_eval_is_recorded_and_a_refused_one_writes_nothing(cfg_for, tmp
 
 
 def test_help_answers_without_loading_torch(tmp_path):
-    out = help_without_torch("litlab-eval", "litlab.eval", tmp_path)
+    out = help_without_torch("litlab-eval", "litlab.cli.eval", tmp_path)
     assert "usage: litlab-eval ckpt_path=" in out
     assert "logger=wandb" in out and "mlflow" in out

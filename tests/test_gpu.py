@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 
-from litlab.config import compose
+from litlab.config import compose_config
 from litlab.run import evaluate, fit_and_test
 from tests.conftest import SMALL_MNIST, final_metrics, run_cli, run_dirs
 
@@ -74,7 +74,9 @@ def test_eval_and_resume_on_the_gpu(cfg_for, tmp_path):
     first = fit_and_test(cfg_for("experiment=logistic", "trainer=gpu", "trainer.max_epochs=2"))
     run_dir = tmp_path / "run"
     metrics = evaluate(
-        compose([f"ckpt_path={run_dir}", "trainer=gpu"], tmp_path / "eval", config_name="eval")
+        compose_config(
+            [f"ckpt_path={run_dir}", "trainer=gpu"], tmp_path / "eval", config_name="eval"
+        )
     )
     assert metrics["test/acc"] == pytest.approx(first.metrics["test/acc"], abs=2e-3)
     resumed = fit_and_test(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 import litlab
+from litlab.cli.help import text
 from litlab.config import CONFIG_DIR
-from litlab.help import text
 from litlab.run import fit_and_test
 
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from litlab import LitlabError
-from litlab.checkpoint import load, run_config
 from litlab.models import PolynomialRegression
 from litlab.run import fit_and_test
+from litlab.run.checkpoints import load, run_config
 
 EVERY_EPOCH = [
     "callbacks.model_checkpoint.save_top_k=-1",
@@ -72,12 +72,12 @@ def test_test_only_run_uses_the_given_checkpoint(cfg_for):
 
 
 def test_eval_refuses_a_bad_batch_size_in_one_line(cfg_for, tmp_path):
-    from litlab.config import compose
+    from litlab.config import compose_config
     from litlab.run import evaluate
 
     run = fit_and_test(cfg_for("experiment=linear", "logger=none", "trainer.max_epochs=1"))
     path = run.trainer.checkpoint_callback.best_model_path
     for bad in ("0", "-3", "abc"):
-        cfg = compose([f"ckpt_path={path}", f"batch_size={bad}"], tmp_path / "eval", "eval")
+        cfg = compose_config([f"ckpt_path={path}", f"batch_size={bad}"], tmp_path / "eval", "eval")
         with pytest.raises(LitlabError, match=r"^data.eval_batch_size=\S+ is not allowed"):
             evaluate(cfg)

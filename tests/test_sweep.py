@@ -18,11 +18,12 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from litlab import LitlabError, manifest
-from litlab.config import CONFIG_DIR, check_targets, compose
+from litlab import LitlabError
+from litlab.cli.sweep import run as sweep
+from litlab.config import CONFIG_DIR, check_targets, compose_config
 from litlab.sweep import optuna_search, space
-from litlab.sweep.__main__ import run as sweep
 from litlab.sweep.results import TrialRow, write_results
+from litlab.tracking import manifest
 from tests.conftest import final_metrics, run_cli
 from tests.servers import wait_for
 
@@ -90,7 +91,7 @@ def test_search_space_reads_hydra_sweep_syntax():
 def test_sampled_values_survive_the_trip_through_the_command_line(tmp_path):
     values = {"model.optimizer.lr": 1e-05, "model.hidden_size": None, "seed": 3}
     overrides = ["experiment=logistic", *(space.override(k, v) for k, v in values.items())]
-    cfg = compose(overrides, output_dir=tmp_path)
+    cfg = compose_config(overrides, output_dir=tmp_path)
     assert cfg.model.optimizer.lr == 1e-05 and cfg.model.hidden_size is None and cfg.seed == 3
     assert space.format_value("a b") == "'a b'" and space.format_value("null") == "'null'"
 
@@ -119,7 +120,7 @@ def test_wandb_sweep_yaml_parses_and_every_draw_composes(workdir, experiment):
     assert set(config["parameters"]) == set(space_cfg.params)
     assert config["metric"]["goal"] in ("minimize", "maximize") and config["method"] == "bayes"
     command = config["command"]
-    assert command[:4] == ["${env}", "${interpreter}", "-m", "litlab.train"]
+    assert command[:4] == ["${env}", "${interpreter}", "-m", "litlab.cli.train"]
     assert command[-1] == "${args_no_hyphens}"
     fixed = command[4:-1]
     assert f"experiment={experiment}" in fixed
@@ -130,7 +131,7 @@ def test_wandb_sweep_yaml_parses_and_every_draw_composes(workdir, experiment):
         chosen = {k: v[i % len(v)] for k, v in draws.items()}
         # What the agent passes: ${args_no_hyphens} is f"{key}={value}" for each parameter.
         args = [f"{k}={v}" for k, v in chosen.items()]
-        cfg = compose([*fixed, *args], output_dir=workdir / "run")
+        cfg = compose_config([*fixed, *args], output_dir=workdir / "run")
         check_targets(cfg)
         for key, value in chosen.items():
             assert OmegaConf.select(cfg, key) == pytest.approx(value), key

@@ -11,11 +11,12 @@ import pytest
 from lightning.pytorch.callbacks import Callback
 from PIL import Image
 
-from litlab import LitlabError, tracking
-from litlab.compare import main as compare_main
-from litlab.compare import read_runs, to_csv, to_frame
-from litlab.config import compose
+from litlab import LitlabError
+from litlab.cli.compare import main as compare_main
+from litlab.config import compose_config
 from litlab.run import fit_and_test
+from litlab.tracking import provenance, redaction, wandb_run
+from litlab.tracking.compare import read_runs, to_csv, to_frame
 from tests.conftest import SMALL_MNIST, csv_metrics, final_metrics, run_cli, run_dirs
 from tests.wandb_offline import read_offline_run
 
@@ -142,14 +143,16 @@ def test_best_checkpoint_is_an_artifact_with_log_model(cfg_for, tmp_path):
 def test_mode_and_project_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
     monkeypatch.setenv("WANDB_PROJECT", "from-env")
-    cfg = compose(["logger=wandb"], output_dir=tmp_path)
+    cfg = compose_config(["logger=wandb"], output_dir=tmp_path)
     assert cfg.logger.wandb.mode == "disabled" and cfg.logger.wandb.project == "from-env"
-    cfg = compose(["logger.wandb.mode=online", "logger.wandb.project=foo"], output_dir=tmp_path)
+    cfg = compose_config(
+        ["logger.wandb.mode=online", "logger.wandb.project=foo"], output_dir=tmp_path
+    )
     assert cfg.logger.wandb.mode == "online" and cfg.logger.wandb.project == "foo"
 
 
 def test_offline_without_a_key_or_without_a_server(tmp_path, monkeypatch):
-    assert tracking.wandb_mode() == "offline"  # no key, no netrc
+    assert wandb_run.wandb_mode() == "offline"  # no key, no netrc
     # A key, but the server refuses the connection: offline, at once.
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
@@ -157,12 +160,12 @@ def test_offline_without_a_key_or_without_a_server(tmp_path, monkeypatch):
     closed.close()
     monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
     (tmp_path / "netrc").write_text(f"machine 127.0.0.1 login user password {SECRET}\n")
-    assert tracking.has_api_key()
-    assert tracking.wandb_mode() == "offline"
+    assert wandb_run.has_api_key()
+    assert wandb_run.wandb_mode() == "offline"
     # A key and a server that answers: online.
     with socket.create_server(("127.0.0.1", 0)) as server:
         monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
-        assert tracking.wandb_mode() == "online"
+        assert wandb_run.wandb_mode() == "online"
 
 
 # --- the manifest -------------------------------------------------------------------------------
@@ -264,14 +267,14 @@ def test_no_secret_lands_in_the_run_dir(tmp_path):
 
 def test_secret_looking_names_are_redacted():
     for name in ("WANDB_API_KEY", "HF_TOKEN", "dbPassword", "aws.secret_access_key", "apikey"):
-        assert tracking.is_secret(name), name
+        assert redaction.is_secret(name), name
     for name in ("max_tokens", "monkey", "keyboard", "seed", "monitor.metric"):
-        assert not tracking.is_secret(name), name
-    assert tracking.redact_overrides(["+db.password=hunter2", "seed=3"]) == [
+        assert not redaction.is_secret(name), name
+    assert redaction.redact_overrides(["+db.password=hunter2", "seed=3"]) == [
         "+db.password=<redacted>",
         "seed=3",
     ]
-    assert tracking.redact({"api_key": "abc", "lr": 0.1, "nested": {"token": "x"}}) == {
+    assert redaction.redact({"api_key": "abc", "lr": 0.1, "nested": {"token": "x"}}) == {
         "api_key": "<redacted>",
         "lr": 0.1,
         "nested": {"token": "<redacted>"},
@@ -280,24 +283,24 @@ def test_secret_looking_names_are_redacted():
 
 def test_secret_values_in_text_urls_and_logs_are_redacted():
     for name in ("dbpassword", "client_secret_id", "AWS_SECRET_ACCESS_KEY", "auth_token"):
-        assert tracking.is_secret(name), name
+        assert redaction.is_secret(name), name
     storage = "hparams_search.storage=postgresql://bob:{}@db:5432/optuna"
-    assert tracking.redact_overrides([storage.format("pw-123"), "+dbpassword=x"]) == [
+    assert redaction.redact_overrides([storage.format("pw-123"), "+dbpassword=x"]) == [
         storage.format("<redacted>"),
         "+dbpassword=<redacted>",
     ]
     # Hydra's grid escapes colons; Hydra's override_dirname joins overrides with commas.
     assert (
-        tracking.redact_text("x=postgresql\\://bob\\:pw@h/db,+db.password=hunter2,seed=1", [])
+        redaction.redact_text("x=postgresql\\://bob\\:pw@h/db,+db.password=hunter2,seed=1", [])
         == "x=postgresql\\://bob\\:<redacted>@h/db,+db.password=<redacted>,seed=1"
     )
-    assert tracking.redact_text("sqlite:////tmp/optuna.db max_tokens=5", []) == (
+    assert redaction.redact_text("sqlite:////tmp/optuna.db max_tokens=5", []) == (
         "sqlite:////tmp/optuna.db max_tokens=5"
     )
     record = logging.LogRecord("hydra", logging.INFO, "", 0, "#0 : %s", ("+x.api_key=abc",), None)
-    assert tracking.RedactFilter().filter(record)
+    assert redaction.RedactFilter().filter(record)
     assert record.getMessage() == "#0 : +x.api_key=<redacted>"
-    assert tracking.command_line(["/venv/bin/litlab-train", "+db.token=abc", "seed=1"]) == [
+    assert provenance.command_line(["/venv/bin/litlab-train", "+db.token=abc", "seed=1"]) == [
         "litlab-train", "+db.token=<redacted>", "seed=1",
     ]  # fmt: skip
 
@@ -332,7 +335,7 @@ def test_no_command_line_secret_in_any_file_of_a_grid(tmp_path):
 
 def test_compare_reads_many_runs_into_one_table(tmp_path, capsys):
     for seed in (0, 1):
-        cfg = compose(
+        cfg = compose_config(
             ["experiment=linear", "logger=none", "trainer.max_epochs=1", f"seed={seed}", *QUIET],
             output_dir=tmp_path / "runs" / f"seed{seed}",
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from litlab.config import compose
+from litlab.config import compose_config
 from tests.conftest import SMALL_MNIST
 
 EXPERIMENTS = {
@@ -30,7 +30,7 @@ def trained(tmp_path_factory, mnist_root):
         if name not in runs:
             out = tmp_path_factory.mktemp(f"run-{name}")
             overrides = [*QUIET, "callbacks.figures=null", f"paths.data_dir={mnist_root}"]
-            fit_and_test(compose([*overrides, *EXPERIMENTS[name]], output_dir=out))
+            fit_and_test(compose_config([*overrides, *EXPERIMENTS[name]], output_dir=out))
             runs[name] = out
         return runs[name]
 

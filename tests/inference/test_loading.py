@@ -11,8 +11,8 @@ import torch
 
 import litlab
 from litlab import LitlabError
-from litlab.checkpoint import KEY
 from litlab.models import MNISTClassifier
+from litlab.run.checkpoints import KEY
 from tests.fake_cuda import fake_cuda
 from tests.inference.conftest import EXPERIMENTS, model_inputs
 

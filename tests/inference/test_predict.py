@@ -13,7 +13,7 @@ from PIL import Image
 
 import litlab
 from litlab import LitlabError
-from litlab.config import compose
+from litlab.config import compose_config
 from litlab.inference.inputs import read_input
 from litlab.inference.predict import predict
 from litlab.inference.writer import PredictionWriter, write_csv
@@ -24,7 +24,7 @@ from tests.inference.conftest import EXPERIMENTS, model_inputs
 
 
 def predict_cfg(tmp_path: Path, run_dir: Path, *overrides: str):
-    return compose(
+    return compose_config(
         [f"ckpt_path={run_dir}", "trainer=cpu", "+trainer.enable_progress_bar=false", *overrides],
         output_dir=tmp_path / "predict",
         config_name="predict",
@@ -329,5 +329,5 @@ def test_ddp_ranks_write_one_file_in_input_order(trained, tmp_path):
 
 @pytest.mark.parametrize("tool", ["predict", "export"])
 def test_help_answers_without_loading_torch(tool, tmp_path):
-    out = help_without_torch(f"litlab-{tool}", f"litlab.inference.{tool}", tmp_path)
+    out = help_without_torch(f"litlab-{tool}", f"litlab.cli.{tool}", tmp_path)
     assert f"usage: litlab-{tool} ckpt_path=" in out

@@ -13,8 +13,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from litlab import LitlabError, manifest
+from litlab import LitlabError
 from litlab.sweep import optuna_search
+from litlab.tracking import manifest
 from tests.servers import PG_PASSWORD, postgres, wait_for
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from litlab import manifest
+from litlab.tracking import manifest
 from tests.conftest import BIN
 from tests.servers import PG_PASSWORD, postgres, slurm, wait_for
 

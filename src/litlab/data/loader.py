@@ -53,8 +53,13 @@ class TensorLoader:
         self.batch_size, self.drop_last = batch_size, drop_last
         self.sampler = EpochSampler(len(x), shuffle, seed, rank, world_size)
 
+    @property
+    def num_samples(self) -> int:
+        """The samples this rank sees in one epoch."""
+        return len(self.sampler.indices())
+
     def __len__(self) -> int:
-        n = len(self.sampler.indices())
+        n = self.num_samples
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):

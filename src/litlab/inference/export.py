@@ -11,45 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
 from litlab import LitlabError, __version__
-from litlab.cli import interrupted_exit
-from litlab.config import CONFIG_DIR, register_resolvers
-from litlab.inference.cli import help_asked, run_command
-
-register_resolvers()
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts", "exported_program": ".pt2"}
-EXAMPLE = "litlab-export ckpt_path=logs/mnist/runs/<time> format=onnx"
-USAGE = f"""\
-litlab-export: a trained run's model, preprocessing included, as ONNX, TorchScript or a
-torch.export program, with a JSON beside it of what it takes and returns.
-
-usage: litlab-export ckpt_path=<run dir or .ckpt> [format=onnx] [output=<file>]
-
-  ckpt_path=...   a run dir (its best.ckpt) or a checkpoint file
-  format=...      onnx (default; run it with onnxruntime), torchscript (torch.jit.load; deprecated
-                  by PyTorch), exported_program (torch.export.load)
-  output=...      default: <log dir>/export/runs/<time>/model.{{onnx,ts,pt2}}; the JSON is
-                  <output without its suffix>.json
-
-example:
-  {EXAMPLE}
-"""
-
-
-def main() -> Path | None:
-    if help_asked(USAGE):
-        return None
-    with interrupted_exit(lambda run_dir: ""):
-        return _main()
-
-
-@hydra.main(config_path=str(CONFIG_DIR), config_name="export", version_base="1.3")
-def _main(cfg: DictConfig) -> Path | None:
-    return run_command(export, cfg, EXAMPLE)
 
 
 def export(cfg: DictConfig) -> Path:
@@ -190,7 +156,3 @@ def describe(fmt: str, output: Path, run, spec: dict, out) -> dict:
         "checkpoint": str(run.path),
         "litlab_version": __version__,
     }
-
-
-if __name__ == "__main__":
-    main()

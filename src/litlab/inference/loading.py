@@ -11,7 +11,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from litlab import LitlabError, checkpoint, first_line
+from litlab import LitlabError, first_line
+from litlab.run import checkpoints as checkpoint
 
 
 def load(

@@ -12,8 +12,8 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from litlab.atomic import write_atomic
 from litlab.data.loader import TensorLoader
+from litlab.files import write_atomic, write_text
 
 
 class PredictData(L.LightningDataModule):
@@ -104,7 +104,7 @@ def write_csv(path: Path, columns: dict[str, list]) -> None:
     out.writerow(columns)
     out.writerows(zip(*columns.values(), strict=True))
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, lambda f: f.write(text.getvalue().encode()))
+    write_text(path, text.getvalue())
 
 
 def write_npy(path: Path, columns: dict[str, list]) -> None:

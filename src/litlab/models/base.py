@@ -132,7 +132,8 @@ class LitTask(L.LightningModule):
 
     def figures(self, datamodule) -> dict:
         """``{name: matplotlib Figure}`` worth looking at after testing; drawn by the ``figures``
-        callback (``litlab.figures``), once, on rank 0. Tasks override this; default: none."""
+        callback (``litlab.tracking.figures``), once, on rank 0. Tasks override this; default:
+        none."""
         return {}
 
     @torch.no_grad()

@@ -42,7 +42,7 @@ class BinaryClassifier(LitTask):
     def figures(self, datamodule) -> dict:
         if self.hparams.in_features != 2:
             return {}  # a boundary in more than two dimensions is not one picture
-        from litlab.plots import decision_boundary
+        from litlab.tracking.plots import decision_boundary
 
         x, y, out = self.predict_split(datamodule, "test")
         acc = ((out.sigmoid() > 0.5).float() == y).float().mean().item()

@@ -90,7 +90,7 @@ class MNISTClassifier(LitTask):
         return {"prediction": out.argmax(-1), **columns}
 
     def figures(self, datamodule, count: int = 32) -> dict:
-        from litlab.plots import confusion_matrix, digit_grid
+        from litlab.tracking.plots import confusion_matrix, digit_grid
 
         x, y, out = self.predict_split(datamodule, "test")
         pred = out.argmax(-1)

@@ -36,7 +36,7 @@ class PolynomialRegression(LitTask):
         return [linear.bias.item(), *linear.weight.flatten().tolist()]
 
     def figures(self, datamodule) -> dict:
-        from litlab.plots import regression_fit
+        from litlab.tracking.plots import regression_fit
 
         x, y, _ = self.predict_split(datamodule, "test")
         grid = torch.linspace(x.min().item(), x.max().item(), 200)[:, None]

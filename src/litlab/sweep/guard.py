@@ -8,7 +8,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-from litlab.tracking import shell_command
+from litlab.tracking.provenance import shell_command
 
 
 def sweep_command(argv: list[str]) -> str:

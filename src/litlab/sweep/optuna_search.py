@@ -22,7 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from litlab import LitlabError
-from litlab.config import compose
+from litlab.config import compose_config
 from litlab.sweep import interrupt, results, storage
 from litlab.sweep.space import Param, override, parse_space
 
@@ -73,7 +73,7 @@ def plan(overrides: list[str]) -> Sweep:
     """Compose the config a sweep command gives and read its search settings."""
     from hydra.core.hydra_config import HydraConfig
 
-    cfg = compose(overrides, output_dir=Path.cwd())
+    cfg = compose_config(overrides, output_dir=Path.cwd())
     hs = cfg.get("hparams_search")
     if not hs:
         raise LitlabError(
@@ -133,7 +133,7 @@ class _ReapDeadTrial:
 
     def __call__(self, study, trial) -> None:
         self.retry(study, trial)
-        from litlab import manifest
+        from litlab.tracking import manifest
 
         run_dir = trial.user_attrs.get("run_dir")
         if not run_dir or manifest.read(run_dir).get("status") != "running":
@@ -156,7 +156,7 @@ def _close_manifest(run_dir: str, status: str, error: str) -> None:
     """End a run.json that its own process could not (it died): status, error, end time."""
     from datetime import datetime, timezone
 
-    from litlab import manifest
+    from litlab.tracking import manifest
 
     data = manifest.read(run_dir)
     now = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
@@ -257,7 +257,7 @@ def objective(sweep: Sweep):
     from optuna_integration import PyTorchLightningPruningCallback
 
     from litlab.run import fit_and_test
-    from litlab.tracking import redact_overrides
+    from litlab.tracking.redaction import redact_overrides
 
     def run_trial(trial: optuna.Trial) -> float:
         if interrupt.requested():
@@ -270,7 +270,7 @@ def objective(sweep: Sweep):
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("pid", os.getpid())
         try:
-            cfg = compose([*overrides, *_group(sweep.cfg, sweep.name)], output_dir=run_dir)
+            cfg = compose_config([*overrides, *_group(sweep.cfg, sweep.name)], output_dir=run_dir)
             check_trial_devices(cfg)
             pruning = PyTorchLightningPruningCallback(trial, monitor=sweep.metric)
             run = fit_and_test(cfg, callbacks=[pruning, interrupt.lightning_callback()])
@@ -379,7 +379,7 @@ def start_workers(argv: list[str], n: int) -> list[subprocess.Popen]:
 
 
 def rows(study) -> list[results.TrialRow]:
-    from litlab import manifest
+    from litlab.tracking import manifest
 
     out = []
     for t in study.get_trials(deepcopy=False):

@@ -24,7 +24,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from litlab.tracking import redact_overrides
+from litlab.tracking.redaction import redact_overrides
 
 JOB_FILE = "sweep_job.json"
 

@@ -26,7 +26,8 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
 )
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from litlab import LitlabError, tracking
+from litlab import LitlabError
+from litlab.tracking import provenance, redaction
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def gpus_per_node(trainer: DictConfig) -> int | None:
 
 def _secret_value(override: str) -> str | None:
     key, eq, _ = override.partition("=")
-    if not eq or not tracking.is_secret(key.lstrip("+~").split(".")[-1]):
+    if not eq or not redaction.is_secret(key.lstrip("+~").split(".")[-1]):
         return None
     value = OverridesParser.create().parse_override(override).value()
     return str(value) if isinstance(value, str | int | float) else None
@@ -72,7 +73,7 @@ def move_secrets_to_env(overrides: Sequence[str], env: dict[str, str]) -> list[s
             out.append(f"{key}=${{oc.env:{_env_name(value, env)}}}")
             continue
         out.append(
-            tracking._URL_PASSWORD.sub(
+            redaction.URL_PASSWORD.sub(
                 lambda m: f"{m.group(1)}${{oc.env:{_env_name(m.group(2), env)}}}", item
             )
         )
@@ -93,11 +94,11 @@ def _scrub(config: DictConfig) -> DictConfig:
     ``${now:...}`` sweep dir comes from it); jobs recompose their config from their overrides."""
     clean = copy.deepcopy(config)
     plain = OmegaConf.to_container(config, resolve=False)
-    redacted = tracking.redact(plain)
+    redacted = redaction.redact(plain)
     _apply(clean, plain, redacted)
     overrides = clean.hydra.overrides
     with read_write(overrides), open_dict(overrides):
-        overrides.task = tracking.redact_overrides(list(config.hydra.overrides.task))
+        overrides.task = redaction.redact_overrides(list(config.hydra.overrides.task))
     return clean
 
 
@@ -131,21 +132,21 @@ class SlurmLauncher(_PluginLauncher):
         self.command: list[str] = []
 
     def __call__(self, *args: Any, **kwargs: Any):
-        tracking.set_command(self.command)  # on the node: run.json names the typed command
+        provenance.set_command(self.command)  # on the node: run.json names the typed command
         return super().__call__(*args, **kwargs)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int):
         assert self.config is not None
         if self.params.get("gpus_per_node") is None:
             self.params["gpus_per_node"] = gpus_per_node(self.config.trainer)
-        self.command = tracking.command_line()
+        self.command = provenance.command_line()
         secrets: dict[str, str] = {}
         job_overrides = [move_secrets_to_env(o, secrets) for o in job_overrides]
         saved_env = {k: os.environ.get(k) for k in secrets}
         os.environ.update(secrets)  # sbatch exports the environment to the job
         self.config = _scrub(self.config)
         # Hydra's sweeper saved the sweep's config as typed before calling us.
-        tracking.redact_yaml(Path(str(self.config.hydra.sweep.dir)) / "multirun.yaml")
+        redaction.redact_yaml(Path(str(self.config.hydra.sweep.dir)) / "multirun.yaml")
         try:
             jobs = self._submit(job_overrides, initial_job_idx)
         finally:
@@ -160,7 +161,7 @@ class SlurmLauncher(_PluginLauncher):
             ids = " ".join(j.job_id for j in jobs)
             sys.exit(f"litlab-train: stopped waiting; the SLURM jobs go on (scancel {ids})")
         return [
-            _result(j, last.get(j.job_id, ""), tracking.redact_overrides(list(o)))
+            _result(j, last.get(j.job_id, ""), redaction.redact_overrides(list(o)))
             for j, o in zip(jobs, job_overrides, strict=True)
         ]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from litlab import LitlabError
-from litlab.tracking import redact_text
+from litlab.tracking.redaction import redact_text
 
 T = TypeVar("T")
 

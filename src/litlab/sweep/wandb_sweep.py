@@ -36,7 +36,7 @@ def sweep_config(sweep: Sweep) -> dict[str, Any]:
             "${env}",
             "${interpreter}",
             "-m",
-            "litlab.train",
+            "litlab.cli.train",
             *base,
             *wandb,
             "logger.wandb.mode=online",  # an agent reports to the W&B server

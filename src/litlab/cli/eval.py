@@ -3,16 +3,12 @@ and record the evaluation in ``eval.json`` (see ``litlab.run.evaluate``)."""
 
 from __future__ import annotations
 
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
-from litlab import LitlabError
-from litlab.cli import discard_refused_run, interrupted_exit
+from litlab.cli.common import discard_refused_run, help_asked, interrupted_exit, user_errors
+from litlab.cli.help import group_options
 from litlab.config import CONFIG_DIR, register_resolvers
-from litlab.help import group_options
-from litlab.inference.cli import help_asked
 
 register_resolvers()
 
@@ -49,14 +45,11 @@ def main() -> dict[str, float] | None:
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="eval", version_base="1.3")
 def _main(cfg: DictConfig) -> dict[str, float]:
-    from litlab.run import evaluate
+    from litlab.run.evaluate import evaluate
 
-    try:
+    # Refused before it started: no run dir is left. Failed while testing: eval.json says so.
+    with user_errors(on_error=lambda: discard_refused_run(cfg, own_dir=True)):
         return evaluate(cfg)
-    except LitlabError as err:
-        # Refused before it started: no run dir is left. Failed while testing: eval.json says so.
-        discard_refused_run(cfg, own_dir=True)
-        sys.exit(f"litlab: error: {err}")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from litlab import LitlabError, manifest
-from litlab.checkpoint import Found, check_same_task
+from litlab import LitlabError
 from litlab.config import CONFIG_DIR, to_plain
+from litlab.run.checkpoints import Found, check_same_task
+from litlab.tracking import manifest
 
 LOCK_FILE = ".lock"
 

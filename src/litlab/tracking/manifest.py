@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import traceback
 from datetime import datetime, timezone
@@ -12,8 +11,10 @@ from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_only
 
-from litlab import LitlabError, tracking
-from litlab.atomic import write_atomic
+from litlab import LitlabError
+from litlab.files import write_text
+from litlab.tracking.provenance import versions
+from litlab.tracking.redaction import redact
 
 FILENAME = "run.json"
 # What each attempt of a run (the first one, then every resume) leaves in ``history``.
@@ -33,52 +34,34 @@ def read(run_dir: str | Path) -> dict:
 
 
 class Manifest:
-    """Use as ``with Manifest(run_dir) as m: ... m.update(...)``.
+    """Use as ``with Manifest(run_dir, provenance.gather()) as m: ... m.update(...)``.
 
     The status is ``running`` while the run runs, then ``finished``, ``failed`` (with the error) or
     ``interrupted``. The top level describes the latest attempt (its command and overrides); a
-    resumed run lists its earlier attempts, each with its command, overrides and outcome, in
-    ``history``, and keeps its wandb run. Nothing is written before ``__enter__``, so a run that
-    is refused leaves the run dir as it was. Only rank 0 writes; everything recorded passes
-    through ``tracking.redact``.
+    resumed run passes its run dir's record as ``previous``: its earlier attempts, each with its
+    command, overrides and outcome, go to ``history``, and it keeps its wandb run. Nothing is
+    written before ``__enter__``, so a run that is refused leaves the run dir as it was. Only
+    rank 0 writes; everything recorded passes through ``redact``.
     """
 
-    def __init__(self, run_dir: str | Path, resumed: bool = False):
+    def __init__(self, run_dir: str | Path, provenance: dict, previous: dict | None = None):
         self.path = Path(run_dir) / FILENAME
-        self.previous = read(run_dir) if resumed else {}
         self.interrupted = False  # set by the caller: Lightning turns Ctrl+C into SystemExit(1)
-        self.data: dict[str, Any] = {**self.previous}
-        self.data.update(
-            {
-                "status": "running",
-                "error": None,
-                "start_time": _now(),
-                "end_time": None,
-                "command": tracking.command_line(),
-                "overrides": tracking.overrides(),
-                "cwd": os.getcwd(),
-                "git": tracking.git_info(),
-                "versions": tracking.versions(),
-                "host": tracking.host_info(),
-            }
-        )
-        if self.previous:
-            earlier = self.previous.get("history", [])
-            last = {k: self.previous.get(k) for k in ATTEMPT_KEYS}
-            self.data["history"] = [*earlier, last]
-
-    @property
-    def previous_wandb(self) -> dict | None:
-        return self.previous.get("wandb")
+        self.data: dict[str, Any] = {**(previous or {})}
+        self.data.update(status="running", error=None, start_time=_now(), end_time=None)
+        self.data.update(redact(provenance))
+        if previous:
+            last = {k: previous.get(k) for k in ATTEMPT_KEYS}
+            self.data["history"] = [*previous.get("history", []), last]
 
     def update(self, **fields: Any) -> None:
-        self.data.update(tracking.redact(fields))
+        self.data.update(redact(fields))
         self._write()
 
     @rank_zero_only
     def _write(self) -> None:
         text = json.dumps(self.data, indent=2, default=str) + "\n"
-        write_atomic(self.path, lambda f: f.write(text.encode()))
+        write_text(self.path, text)
 
     def __enter__(self) -> Manifest:
         self._write()
@@ -95,7 +78,7 @@ class Manifest:
             status = "failed"
             message = "".join(traceback.format_exception_only(kind, err)).strip()
         try:
-            self.update(status=status, error=message, end_time=_now(), versions=tracking.versions())
+            self.update(status=status, error=message, end_time=_now(), versions=versions())
         except LitlabError as write_err:
             if err is None:
                 raise

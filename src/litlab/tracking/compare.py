@@ -1,7 +1,7 @@
 """Runs side by side: one row per run dir, read from the ``run.json`` each run leaves.
 
-    python -m litlab.compare logs/logistic                  # every run under a folder, as CSV
-    python -m litlab.compare logs/*/runs/* -k model.optimizer.lr -o runs.csv
+    litlab-compare logs/logistic                  # every run under a folder, as CSV
+    litlab-compare logs/*/runs/* -k model.optimizer.lr -o runs.csv
 
 In Python, ``read_runs(paths)`` gives the rows (dicts), ``to_frame(rows)`` a pandas DataFrame
 (pandas is optional), ``to_csv(rows)`` the CSV text. Works with any logger, ``logger=none``
@@ -10,15 +10,13 @@ included: the final metrics are in the manifest.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from litlab.manifest import FILENAME, read
+from litlab.tracking.manifest import FILENAME, read
 
 COLUMNS = ("run_dir", "name", "status", "seed", "start_time", "overrides")
 
@@ -85,23 +83,3 @@ def to_frame(rows: list[dict]):
     except ImportError as err:
         raise ImportError("to_frame needs pandas: pip install pandas (or use to_csv)") from err
     return pd.DataFrame(rows, columns=_columns(rows))
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m litlab.compare", description=__doc__)
-    parser.add_argument("paths", nargs="+", help="run dirs, or folders holding run dirs")
-    parser.add_argument("-k", "--key", action="append", default=[], help="a config value column")
-    parser.add_argument("-o", "--output", help="write the CSV here instead of printing it")
-    args = parser.parse_args(argv)
-    rows = read_runs(args.paths, args.key)
-    if not rows:
-        sys.exit(f"litlab: error: no run dir ({FILENAME}) under {' '.join(args.paths)}")
-    text = to_csv(rows)
-    if args.output:
-        Path(args.output).write_text(text)
-    else:
-        sys.stdout.write(text)
-
-
-if __name__ == "__main__":
-    main()

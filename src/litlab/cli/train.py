@@ -1,4 +1,4 @@
-"""``litlab-train``: compose a config with Hydra, then fit and test (see ``litlab.run``)."""
+"""``litlab-train``: compose a config with Hydra, then fit and test it (``litlab.run.fit``)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,16 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from litlab import LitlabError
-from litlab.cli import discard_refused_run, interrupted_exit
+from litlab.cli.common import discard_refused_run, interrupted_exit, user_errors
 from litlab.config import CONFIG_DIR, register_resolvers
-from litlab.sweep.ddp import in_multirun, job_argv, needs_own_process, run_job_apart
+from litlab.run.multirun import in_multirun, job_argv, needs_own_process, run_job_apart
 
 register_resolvers()
 
 
 def main() -> float | None:
     if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
-        from litlab.help import text
+        from litlab.cli.help import text
 
         print(text(CONFIG_DIR), end="")
         return None
@@ -33,18 +32,20 @@ def _continue_command(run_dir: str) -> str:
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
 def _main(cfg: DictConfig) -> float | None:
-    from litlab.run import train  # torch and Lightning load only once a run really starts
-
-    try:
-        if needs_own_process(cfg):  # a DDP job of a grid: its failure must not end the grid
+    if in_multirun():
+        # Hydra records a failed job as such and goes on with the rest of the grid.
+        if needs_own_process(cfg):  # a DDP job: its failure must not end the grid
             return run_job_apart(cfg)
         with job_argv():  # DDP children of a multirun job rerun that job only
-            return train(cfg)
-    except LitlabError as err:
-        if in_multirun():
-            raise  # Hydra records the job as failed and goes on with the rest of the sweep
-        discard_refused_run(cfg)
-        sys.exit(f"litlab: error: {err}")
+            return _fit_and_test(cfg)
+    with user_errors(on_error=lambda: discard_refused_run(cfg)):
+        return _fit_and_test(cfg)
+
+
+def _fit_and_test(cfg: DictConfig) -> float | None:
+    from litlab.run.fit import fit_and_test  # torch and Lightning load once a run really starts
+
+    return fit_and_test(cfg).objective
 
 
 if __name__ == "__main__":

@@ -17,9 +17,15 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
 from litlab import LitlabError, __version__, first_line
-from litlab.atomic import write_atomic
+from litlab.files import write_atomic
 
 KEY = "litlab"
+# Classes that moved when the package was regrouped: checkpoints written before name the old
+# place in their config, and still resume and evaluate.
+MOVED = {
+    "litlab.figures.Figures": "litlab.tracking.figures.Figures",
+    "litlab.loggers.CSVLogger": "litlab.tracking.csv_logger.CSVLogger",
+}
 
 
 class SaveRunConfig(Callback):
@@ -120,11 +126,23 @@ class Found:
 
     @property
     def config(self) -> dict:
-        return run_config(self.ckpt, self.path)
+        return _moved(run_config(self.ckpt, self.path))
 
     @property
     def source(self) -> dict | None:
-        return self.ckpt[KEY].get("source")
+        return _moved(self.ckpt[KEY].get("source"))
+
+
+def _moved(node: Any) -> Any:
+    """``node`` with every ``_target_`` that names an old place (``MOVED``) pointing at the new."""
+    if isinstance(node, dict):
+        return {
+            k: MOVED.get(v, v) if k == "_target_" and isinstance(v, str) else _moved(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_moved(v) for v in node]
+    return node
 
 
 def open_checkpoint(path: str | Path, prefer: str) -> Found:

@@ -37,6 +37,6 @@ class Figures(Callback):
             if isinstance(lg, WandbLogger):
                 lg.log_image(f"figures/{name}", [str(path)], step=step)
             elif isinstance(lg, TensorBoardLogger):
-                from litlab.plots import to_rgb
+                from litlab.tracking.plots import to_rgb
 
                 lg.experiment.add_image(f"figures/{name}", to_rgb(fig), step, dataformats="HWC")

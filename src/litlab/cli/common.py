@@ -1,4 +1,4 @@
-"""What the console scripts share: how a refused run, a Ctrl+C and an error end."""
+"""What the console scripts share: --help, and how a mistake, a refused run and a Ctrl+C end."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+from litlab import LitlabError
 
 
 class Interrupted(SystemExit):
@@ -49,9 +51,8 @@ def discard_refused_run(cfg: DictConfig, own_dir: bool = False) -> None:
     ``litlab-eval`` does).
     """
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
 
-    from litlab import manifest  # not at the top: --help must not import torch
+    from litlab.tracking import manifest  # not at the top: --help must not import torch
 
     resumes = OmegaConf.select(cfg, "ckpt_path", throw_on_missing=False) and not own_dir
     if resumes or not HydraConfig.initialized():
@@ -62,3 +63,32 @@ def discard_refused_run(cfg: DictConfig, own_dir: bool = False) -> None:
         return
     if {p.name for p in run_dir.iterdir()} <= hydra_files:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def help_asked(usage: str) -> bool:
+    """Print ``usage`` for -h/--help, without composing a config (Hydra's help is slow)."""
+    if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
+        print(usage, end="")
+        return True
+    return False
+
+
+@contextmanager
+def user_errors(prog: str = "litlab", on_error: Callable[[], None] | None = None) -> Iterator[None]:
+    """A mistake the user can fix (``LitlabError``) ends the process with one line,
+    ``<prog>: error: <what to do>``, and status 1; ``on_error`` tidies up first."""
+    try:
+        yield
+    except LitlabError as err:
+        if on_error is not None:
+            on_error()
+        sys.exit(f"{prog}: error: {err}")
+
+
+def run_command(work: Callable[[DictConfig], object], cfg: DictConfig, example: str):
+    """``work(cfg)`` for a command that needs a trained run (``ckpt_path``); it gets its own
+    run dir, which a refused command leaves behind empty-handed, so it is removed."""
+    with user_errors(on_error=lambda: discard_refused_run(cfg, own_dir=True)):
+        if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
+            raise LitlabError(f"give the run to use: {example}")
+        return work(cfg)

@@ -32,6 +32,11 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
     _fsync_dir(path.parent)
 
 
+def write_text(path: str | Path, text: str) -> None:
+    """``text`` into ``path``, atomically (see ``write_atomic``)."""
+    write_atomic(path, lambda f: f.write(text.encode()))
+
+
 def _fsync_dir(directory: Path) -> None:
     """Make the rename itself durable (where the OS allows opening a directory)."""
     try:

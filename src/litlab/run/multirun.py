@@ -113,14 +113,14 @@ def needs_own_process(cfg: DictConfig) -> bool:
 
 
 def run_job_apart(cfg: DictConfig) -> float | None:
-    """This job as ``python -m litlab.train <its overrides>`` in its own dir; its objective."""
-    from litlab import manifest
-    from litlab.cli import Interrupted
+    """This job as ``python -m litlab.cli.train <its overrides>`` in its own dir; its objective."""
+    from litlab.cli.common import Interrupted
+    from litlab.tracking import manifest
 
     hydra = HydraConfig.get()
     run_dir = hydra.runtime.output_dir
     argv = single_run_argv(sys.argv, list(hydra.overrides.task), run_dir)
-    proc = subprocess.Popen([sys.executable, "-m", "litlab.train", *argv[1:]])
+    proc = subprocess.Popen([sys.executable, "-m", "litlab.cli.train", *argv[1:]])
     try:
         code = proc.wait()
     except KeyboardInterrupt:  # Ctrl+C reached the job's processes too: let them record it
@@ -142,8 +142,8 @@ def _mark_failed(run_dir: str, record: dict, error: str) -> None:
     import json
     from pathlib import Path
 
-    from litlab.atomic import write_atomic
-    from litlab.manifest import FILENAME
+    from litlab.files import write_text
+    from litlab.tracking.manifest import FILENAME
 
     text = json.dumps({**record, "status": "failed", "error": error}, indent=2) + "\n"
-    write_atomic(Path(run_dir) / FILENAME, lambda f: f.write(text.encode()))
+    write_text(Path(run_dir) / FILENAME, text)

@@ -1,84 +1,16 @@
-"""Where the configs live, and checks that catch a bad config before any work starts."""
+"""Each ``_target_`` checked against its signature before anything is built: a key it does not
+take, or a value of the wrong simple type, is one line naming the key."""
 
 from __future__ import annotations
 
 import inspect
 import types
 import typing
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from litlab import LitlabError
-
-
-def _config_dir() -> Path:
-    """``litlab/configs/`` inside an installed wheel (pyproject.toml maps the package
-    ``litlab.configs`` to the repository's ``configs/``); in a clone (an editable install) that
-    folder is not in src/, and the configs are read where they are edited, at the root."""
-    package = Path(__file__).resolve().parent
-    shipped = package / "configs"
-    return shipped if shipped.is_dir() else package.parents[1] / "configs"
-
-
-CONFIG_DIR = _config_dir()
-
-
-def run_dir(ckpt_path: str | None, new_dir: str) -> str:
-    """The run directory: a resumed run continues in the directory of the run it resumes."""
-    if not ckpt_path:
-        return new_dir
-    path = Path(ckpt_path).expanduser().resolve()
-    if path.suffix == ".ckpt":  # <run>/checkpoints/last.ckpt
-        return str(path.parent.parent)
-    return str(path)
-
-
-def hydra_subdir(ckpt_path: str | None) -> str | None:
-    """Where Hydra saves the composed config: ``.hydra/`` of a new run. A resume saves none,
-    so the run's own ``.hydra/`` keeps the command that started it; each resume's command and
-    overrides go to ``history`` in run.json instead."""
-    return None if ckpt_path else ".hydra"
-
-
-def fast_precision(accelerator: str) -> str:
-    """bf16 mixed precision where the hardware runs it natively, else full fp32.
-
-    CPUs with AMX or AVX512-BF16 run bf16 convolutions several times faster than fp32; on
-    others bf16 is emulated and slower, so they keep fp32.
-    """
-    if accelerator in ("auto", "gpu", "cuda"):
-        import torch
-
-        if torch.cuda.is_available():
-            return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    if accelerator in ("auto", "cpu"):
-        try:
-            flags = Path("/proc/cpuinfo").read_text().split()
-        except OSError:
-            flags = []
-        if "amx_bf16" in flags or "avx512_bf16" in flags:
-            return "bf16-mixed"
-    return "32-true"
-
-
-def wandb_mode() -> str:
-    from litlab.tracking import wandb_mode  # imports Lightning: only once a config is resolved
-
-    return wandb_mode()
-
-
-def register_resolvers() -> None:
-    OmegaConf.register_new_resolver("litlab_run_dir", run_dir, replace=True)
-    OmegaConf.register_new_resolver("litlab_hydra_subdir", hydra_subdir, replace=True)
-    OmegaConf.register_new_resolver("litlab_fast_precision", fast_precision, replace=True)
-    OmegaConf.register_new_resolver("litlab_wandb_mode", wandb_mode, replace=True)
-
-
-def to_plain(cfg: DictConfig) -> dict:
-    """The config as plain Python values, every ``${...}`` resolved; ``hydra`` itself left out."""
-    return OmegaConf.to_container(cfg, resolve=True)
 
 
 def _signatures(target: Any) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
@@ -170,34 +102,3 @@ def check_targets(cfg: Any, path: str = "") -> None:
     for key in cfg:
         if not OmegaConf.is_missing(cfg, key):
             check_targets(cfg[key], f"{path}.{key}" if path else str(key))
-
-
-def compose(
-    overrides: list[str] | tuple[str, ...] = (),
-    output_dir: str | Path | None = None,
-    config_name: str = "train",
-) -> DictConfig:
-    """A config as ``litlab-train`` would compose it, for notebooks and tests.
-
-    Outside a Hydra app there is no run directory: ``output_dir`` (default: a new temporary
-    directory) stands in for it, and relative paths start from the current directory.
-    """
-    import os
-    import tempfile
-
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    register_resolvers()
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = hydra_compose(config_name, overrides=list(overrides), return_hydra_config=True)
-    out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="litlab-"))
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(out.resolve())
-        cfg.hydra.runtime.cwd = os.getcwd()
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg

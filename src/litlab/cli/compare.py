@@ -1,0 +1,38 @@
+"""``litlab-compare <run dirs or folders>``: the final metrics of many runs as one CSV table
+(``litlab.tracking.compare`` builds it; in Python, ``read_runs`` and ``to_frame``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from litlab import LitlabError
+from litlab.cli.common import user_errors
+
+
+def main(argv: list[str] | None = None) -> None:
+    from litlab.tracking.compare import __doc__ as about
+    from litlab.tracking.compare import read_runs, to_csv
+    from litlab.tracking.manifest import FILENAME
+
+    parser = argparse.ArgumentParser(
+        prog="litlab-compare", description=about, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("paths", nargs="+", help="run dirs, or folders holding run dirs")
+    parser.add_argument("-k", "--key", action="append", default=[], help="a config value column")
+    parser.add_argument("-o", "--output", help="write the CSV here instead of printing it")
+    args = parser.parse_args(argv)
+    with user_errors():
+        rows = read_runs(args.paths, args.key)
+        if not rows:
+            raise LitlabError(f"no run dir ({FILENAME}) under {' '.join(args.paths)}")
+    text = to_csv(rows)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""``litlab-export ckpt_path=<run dir or .ckpt> format=onnx|torchscript|exported_program``: the
+trained model, with its datamodule's preprocessing built in, as one file and a JSON beside it.
+
+The exported model takes samples as the datamodule stores them (MNIST: uint8 28x28 images, 0-255,
+white digit on black; the synthetic tasks: float32 rows) with a dynamic batch axis, and returns
+the task's raw output (logits for classifiers); the JSON says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from litlab.cli.common import help_asked, interrupted_exit, run_command
+from litlab.config import CONFIG_DIR, register_resolvers
+
+register_resolvers()
+
+EXAMPLE = "litlab-export ckpt_path=logs/mnist/runs/<time> format=onnx"
+USAGE = f"""\
+litlab-export: a trained run's model, preprocessing included, as ONNX, TorchScript or a
+torch.export program, with a JSON beside it of what it takes and returns.
+
+usage: litlab-export ckpt_path=<run dir or .ckpt> [format=onnx] [output=<file>]
+
+  ckpt_path=...   a run dir (its best.ckpt) or a checkpoint file
+  format=...      onnx (default; run it with onnxruntime), torchscript (torch.jit.load; deprecated
+                  by PyTorch), exported_program (torch.export.load)
+  output=...      default: <log dir>/export/runs/<time>/model.{{onnx,ts,pt2}}; the JSON is
+                  <output without its suffix>.json
+
+example:
+  {EXAMPLE}
+"""
+
+
+def main() -> Path | None:
+    if help_asked(USAGE):
+        return None
+    with interrupted_exit(lambda run_dir: ""):
+        return _main()
+
+
+@hydra.main(config_path=str(CONFIG_DIR), config_name="export", version_base="1.3")
+def _main(cfg: DictConfig) -> Path | None:
+    from litlab.inference.export import export
+
+    return run_command(export, cfg, EXAMPLE)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""``litlab-predict ckpt_path=<run dir or .ckpt> [input=...] [output=...]``: the command; the work
+is ``litlab.inference.predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from litlab.cli.common import help_asked, interrupted_exit, run_command
+from litlab.cli.help import group_options
+from litlab.config import CONFIG_DIR, register_resolvers
+
+register_resolvers()
+
+EXAMPLE = "litlab-predict ckpt_path=logs/mnist/runs/<time> input=my_digits/"
+USAGE = """\
+litlab-predict: a trained run's predictions, one row per input, in one CSV (or .npy) file.
+
+usage: litlab-predict ckpt_path=<run dir or .ckpt> [input=<path>] [output=<file>] [key=value ...]
+
+  ckpt_path=...    a run dir (its best.ckpt) or a checkpoint file
+  input=...        default: the run's test split (with the true labels). Or your own data:
+                   PNG/JPEG digits (a folder or one), an IDX file or a .npy array (MNIST);
+                   a .csv or .npy of x values (linear, sine) or of points (logistic)
+  output=...       a .csv (default: <log dir>/predict/runs/<time>/predictions.csv) or .npy
+  data_dir=...     where the run's data lives now (MNIST: the folder holding MNIST/raw/)
+  batch_size=1000  inputs per batch
+  trainer=...      {trainers}; e.g. trainer=gpu, trainer=ddp_cpu
+                   (trainer.precision=32-true by default: exactly what litlab.load(...)(x) gives)
+
+examples:
+  {example}
+  litlab-predict ckpt_path=logs/linear/runs/<time> input=x.csv output=y.csv
+"""
+
+
+def main() -> Path | None:
+    if help_asked(
+        USAGE.format(trainers=", ".join(group_options(CONFIG_DIR)["trainer"]), example=EXAMPLE)
+    ):
+        return None
+    with interrupted_exit(lambda run_dir: ""):
+        return _main()
+
+
+@hydra.main(config_path=str(CONFIG_DIR), config_name="predict", version_base="1.3")
+def _main(cfg: DictConfig) -> Path | None:
+    from litlab.inference.predict import predict
+
+    return run_command(predict, cfg, EXAMPLE)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""``litlab-sweep``: an Optuna search (or a W&B sweep file) from a ``hparams_search`` config.
+
+litlab-sweep experiment=linear hparams_search=linear [hparams_search.n_trials=40] [key=value]
+litlab-sweep experiment=linear hparams_search=linear --wandb sweep.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from litlab import LitlabError
+from litlab.cli.common import user_errors
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="litlab-sweep",
+        description="Optuna search over a configs/hparams_search/ space; every trial is a "
+        "litlab run. Rerun the same command to continue the study.",
+    )
+    p.add_argument("overrides", nargs="*", help="Hydra overrides, as for litlab-train")
+    p.add_argument(
+        "--wandb", metavar="FILE", help="write a W&B sweep config for this space and exit"
+    )
+    return p
+
+
+def run(argv: list[str]) -> None:
+    from litlab.sweep import interrupt
+    from litlab.sweep import optuna_search as search
+    from litlab.sweep.storage import mask
+    from litlab.tracking.provenance import shell_command
+
+    args = _parser().parse_args(argv)
+    sweep = search.plan(args.overrides)
+    if args.wandb:
+        from litlab.sweep import wandb_sweep
+
+        print(f"W&B sweep config: {wandb_sweep.write(sweep, args.wandb)}")
+        return
+    search.check_trial_devices(sweep.cfg)  # before any trial, not once per trial
+    worker = int(os.environ.get(search.WORKER_ENV, "0"))
+    n_jobs = int(sweep.cfg.hparams_search.n_jobs)
+    workers: list = []
+    with interrupt.stop_on_signal(workers):
+        if worker == 0:
+            print(f"study {sweep.name}: {mask(sweep.storage_url)}  (sweep dir: {sweep.dir})")
+        study = search.open_study(sweep)  # the first worker creates it; the rest join
+        if worker == 0:
+            workers += search.start_workers(argv, n_jobs - 1)
+        stopped = False
+        try:
+            search.optimize(sweep, study)
+        except KeyboardInterrupt:
+            stopped = True
+        finally:
+            failed = [w.args for w in workers if w.wait() != 0]
+        stopped = stopped or interrupt.requested()
+    if worker == 0:
+        path = search.write_results(sweep, study)
+        print(path.read_text().split("## Trials")[0].rstrip())
+        print(f"sweep results: {path}")
+    if stopped:
+        if worker:  # the first process speaks for all
+            sys.exit(130)
+        again = shell_command(["litlab-sweep", *argv])
+        print(
+            f"litlab-sweep: interrupted; the running trial is marked failed and queued again. "
+            f"Continue with: {again}",
+            file=sys.stderr,
+        )
+        sys.exit(130)
+    if worker == 0 and failed:
+        raise LitlabError(f"{len(failed)} worker process(es) failed; see their output above.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    with user_errors("litlab-sweep"):
+        run(sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    main()

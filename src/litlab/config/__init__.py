@@ -1,0 +1,75 @@
+"""Configs: where they live, how they are composed outside the CLI, and the checks that stop a
+bad one before any work starts (``signatures``: keys and types; ``values``: ranges)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from litlab.config.resolvers import register_resolvers
+from litlab.config.signatures import check_targets
+from litlab.config.values import check_values
+
+__all__ = [
+    "CONFIG_DIR",
+    "check_config",
+    "check_targets",
+    "compose_config",
+    "register_resolvers",
+    "to_plain",
+]
+
+
+def _config_dir() -> Path:
+    """``litlab/configs/`` inside an installed wheel (pyproject.toml maps the package
+    ``litlab.configs`` to the repository's ``configs/``); in a clone (an editable install) that
+    folder is not in src/, and the configs are read where they are edited, at the root."""
+    package = Path(__file__).resolve().parents[1]
+    shipped = package / "configs"
+    return shipped if shipped.is_dir() else package.parents[1] / "configs"
+
+
+CONFIG_DIR = _config_dir()
+
+
+def to_plain(cfg: DictConfig) -> dict:
+    """The config as plain Python values, every ``${...}`` resolved; ``hydra`` itself left out."""
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Values (``litlab.config.values``), then types against each ``_target_``'s signature."""
+    check_values(cfg)
+    check_targets(cfg)
+
+
+def compose_config(
+    overrides: list[str] | tuple[str, ...] = (),
+    output_dir: str | Path | None = None,
+    config_name: str = "train",
+) -> DictConfig:
+    """A config as ``litlab-train`` would compose it, for notebooks and tests.
+
+    Outside a Hydra app there is no run directory: ``output_dir`` (default: a new temporary
+    directory) stands in for it, and relative paths start from the current directory.
+    """
+    import os
+    import tempfile
+
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    register_resolvers()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = hydra_compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="litlab-"))
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(out.resolve())
+        cfg.hydra.runtime.cwd = os.getcwd()
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg

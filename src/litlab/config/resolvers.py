@@ -1,0 +1,60 @@
+"""The ``${litlab_...:}`` resolvers the configs use: run dirs, mixed precision, wandb's mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+
+def run_dir(ckpt_path: str | None, new_dir: str) -> str:
+    """The run directory: a resumed run continues in the directory of the run it resumes."""
+    if not ckpt_path:
+        return new_dir
+    path = Path(ckpt_path).expanduser().resolve()
+    if path.suffix == ".ckpt":  # <run>/checkpoints/last.ckpt
+        return str(path.parent.parent)
+    return str(path)
+
+
+def hydra_subdir(ckpt_path: str | None) -> str | None:
+    """Where Hydra saves the composed config: ``.hydra/`` of a new run. A resume saves none,
+    so the run's own ``.hydra/`` keeps the command that started it; each resume's command and
+    overrides go to ``history`` in run.json instead."""
+    return None if ckpt_path else ".hydra"
+
+
+def fast_precision(accelerator: str) -> str:
+    """bf16 mixed precision where the hardware runs it natively, else full fp32.
+
+    CPUs with AMX or AVX512-BF16 run bf16 convolutions several times faster than fp32; on
+    others bf16 is emulated and slower, so they keep fp32.
+    """
+    if accelerator in ("auto", "gpu", "cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    if accelerator in ("auto", "cpu"):
+        try:
+            flags = Path("/proc/cpuinfo").read_text().split()
+        except OSError:
+            flags = []
+        if "amx_bf16" in flags or "avx512_bf16" in flags:
+            return "bf16-mixed"
+    return "32-true"
+
+
+def wandb_mode() -> str:
+    from litlab.tracking.wandb_run import (
+        wandb_mode,  # imports Lightning: only once a config is resolved
+    )
+
+    return wandb_mode()
+
+
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("litlab_run_dir", run_dir, replace=True)
+    OmegaConf.register_new_resolver("litlab_hydra_subdir", hydra_subdir, replace=True)
+    OmegaConf.register_new_resolver("litlab_fast_precision", fast_precision, replace=True)
+    OmegaConf.register_new_resolver("litlab_wandb_mode", wandb_mode, replace=True)

@@ -1,0 +1,44 @@
+"""What a fit or a test left behind: its final metrics (checked finite), its checkpoints and
+its loggers' folders. Shared by ``fit`` and ``evaluate``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.loggers import WandbLogger
+
+from litlab import LitlabError
+from litlab.models.base import NONFINITE_ADVICE
+
+
+def metrics(trainer: L.Trainer) -> dict[str, float]:
+    """Every scalar the last fit or test logged, as plain floats."""
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+
+def check_finite(values: dict[str, float], stage: str) -> None:
+    """Stop a run whose ``stage`` metrics (``"val/"``, ``"test/"``) came out NaN or infinite."""
+    bad = sorted(k for k, v in values.items() if k.startswith(stage) and not math.isfinite(v))
+    if bad:
+        raise LitlabError(f"{', '.join(bad)} came out NaN or infinite. {NONFINITE_ADVICE}")
+
+
+def checkpoints(trainer: L.Trainer) -> dict[str, str | None]:
+    """The paths of the best and the last checkpoint the run's checkpoint callback wrote."""
+    cb = trainer.checkpoint_callback
+    return {
+        "best": getattr(cb, "best_model_path", None) or None,
+        "last": getattr(cb, "last_model_path", None) or None,
+    }
+
+
+def logger_dirs(loggers: Sequence) -> dict[str, str]:
+    """``{"CSVLogger": <its folder>, ...}``; wandb's run says where it is itself."""
+    return {
+        type(lg).__name__: str(Path(lg.log_dir))
+        for lg in loggers
+        if getattr(lg, "log_dir", None) and not isinstance(lg, WandbLogger)
+    }

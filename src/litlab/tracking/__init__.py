@@ -1,0 +1,1 @@
+"""What a run leaves behind: run.json, wandb, figures, the printed summary; secrets kept out."""

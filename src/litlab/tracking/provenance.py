@@ -1,0 +1,120 @@
+"""What a run records about itself: the command, the overrides, the code, the versions, the
+host, the hardware and the model's size."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import litlab
+from litlab.tracking.redaction import redact_overrides
+
+
+def overrides() -> list[str]:
+    """The command-line overrides of this run, as Hydra parsed them (secrets hidden)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return redact_overrides(list(HydraConfig.get().overrides.task))
+    except Exception:  # no Hydra app around (a config built by hand)
+        return []
+
+
+_typed_command: list[str] | None = None
+
+
+def set_command(argv: list[str]) -> None:
+    """The command the user typed, for a process that runs on its behalf (a SLURM job)."""
+    global _typed_command
+    _typed_command = list(argv)
+
+
+def command_line(argv: list[str] | None = None) -> list[str]:
+    """The command that started this run, program name first, with its secrets hidden."""
+    argv = list(argv if argv is not None else (_typed_command or sys.argv))
+    if not argv:
+        return []
+    prog = [Path(argv[0]).name]
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if prog == ["__main__.py"] and spec:  # python -m litlab.sweep
+        prog = ["python", "-m", spec.name.removesuffix(".__main__")]
+    return [*prog, *redact_overrides(argv[1:])]
+
+
+def shell_command(argv: list[str] | None = None) -> str:
+    return shlex.join(command_line(argv))
+
+
+def _git(*args: str) -> str | None:
+    root = Path(litlab.__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_info() -> dict:
+    """The commit of the code that ran, and whether uncommitted changes ran with it."""
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def versions() -> dict:
+    import lightning
+    import torch
+
+    out = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "litlab": litlab.__version__,
+        "cuda": torch.version.cuda,
+    }
+    if "wandb" in sys.modules:
+        out["wandb"] = sys.modules["wandb"].__version__
+    return out
+
+
+def host_info() -> dict:
+    return {"hostname": socket.gethostname(), "platform": platform.platform(), "pid": os.getpid()}
+
+
+def hardware(trainer) -> dict:
+    return {
+        "accelerator": type(trainer.accelerator).__name__.removesuffix("Accelerator").lower(),
+        "devices": trainer.num_devices,
+        "num_nodes": trainer.num_nodes,
+        "world_size": trainer.world_size,
+        "strategy": type(trainer.strategy).__name__,
+        "precision": str(trainer.precision),
+    }
+
+
+def parameter_counts(model) -> dict:
+    params = list(model.parameters())
+    return {
+        "total": sum(p.numel() for p in params),
+        "trainable": sum(p.numel() for p in params if p.requires_grad),
+    }
+
+
+def gather() -> dict:
+    """Everything a run records about where it comes from, gathered once when it starts:
+    run.json keeps it, and wandb gets the same (with the hardware and the model's size)."""
+    return {
+        "command": command_line(),
+        "overrides": overrides(),
+        "cwd": os.getcwd(),
+        "git": git_info(),
+        "versions": versions(),
+        "host": host_info(),
+    }

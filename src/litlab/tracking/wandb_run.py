@@ -1,0 +1,159 @@
+"""Weights & Biases without surprises: offline on its own, resumable, no secret recorded."""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from lightning.pytorch.utilities import rank_zero_only
+
+_OFFLINE = ("offline", "dryrun")
+
+
+def _base_url() -> str:
+    if os.environ.get("WANDB_BASE_URL"):
+        return os.environ["WANDB_BASE_URL"]
+    import wandb  # only reached with a key or a netrc file: the run imports wandb anyway
+
+    return str(wandb.Settings().base_url)
+
+
+def has_api_key() -> bool:
+    """A key in ``WANDB_API_KEY``, or the netrc entry ``wandb login`` writes."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    path = Path(os.environ.get("NETRC", Path.home() / ".netrc")).expanduser()
+    if not path.is_file():
+        return False
+    import netrc
+
+    try:
+        return netrc.netrc(path).authenticators(urlparse(_base_url()).hostname or "") is not None
+    except (netrc.NetrcParseError, OSError):
+        return False
+
+
+@functools.lru_cache(maxsize=4)
+def reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``url``'s host opens within ``timeout`` s (DNS included)."""
+    parsed = urlparse(url)
+    address = (parsed.hostname or "", parsed.port or (80 if parsed.scheme == "http" else 443))
+    ok: list[bool] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+            ok.append(True)
+        except OSError:
+            pass
+
+    # A thread, because a DNS lookup ignores socket timeouts and can hang for a long time.
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(ok)
+
+
+def wandb_mode() -> str:
+    """``logger.wandb.mode`` when left to litlab: ``WANDB_MODE`` if set, else online only with a
+    key and a server that answers, else offline. Offline never prompts and never waits."""
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    if has_api_key() and reachable(_base_url()):
+        return "online"
+    return "offline"
+
+
+def is_offline(mode: str | None) -> bool:
+    return mode in _OFFLINE
+
+
+def _new_run_id() -> str:
+    import secrets
+    import string
+
+    alphabet = string.ascii_lowercase + string.digits  # wandb's own id alphabet
+    return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+def init_kwargs(node: dict, previous: dict | None) -> dict:
+    """What ``WandbLogger`` gets on top of its config: the run id (the previous one when this run
+    resumes another), and wandb's own console chatter off when offline (litlab prints one line)."""
+    kwargs: dict[str, Any] = {}
+    if not (node.get("id") or node.get("version")):
+        kwargs["id"] = (previous or {}).get("id") or _new_run_id()
+    # wandb's own metadata holds sys.argv, secrets typed on the command line included (and the
+    # git remote, which may carry a token); litlab records the redacted overrides instead.
+    settings: dict[str, Any] = {"x_disable_meta": True}
+    if is_offline(node.get("mode")):
+        settings["silent"] = True
+    kwargs["settings"] = {**settings, **(node.get("settings") or {})}
+    return kwargs
+
+
+def is_wandb(node) -> bool:
+    """Whether a ``logger.<key>`` config node is Lightning's ``WandbLogger``."""
+    return node.get("_target_") == "lightning.pytorch.loggers.WandbLogger"
+
+
+def quiet(logger):
+    """Lightning always passes ``anonymous=None`` to ``wandb.init``, which makes wandb print a
+    deprecation warning on every run; the argument is dropped (pinned by
+    tests/test_library_contracts.py: there is no public way)."""
+    logger._wandb_init.pop("anonymous", None)
+    return logger
+
+
+def planned_run(loggers, logger_cfg: dict | None) -> dict | None:
+    """The wandb run a run will write to, known before wandb starts: its id and mode. run.json
+    records it first thing, so even a run killed before its first log resumes into it."""
+    modes = [n.get("mode") for n in (logger_cfg or {}).values() if n and is_wandb(n)]
+    for lg in wandb_loggers(loggers):
+        if lg.version:  # the id litlab chose (init_kwargs), or the one the config sets
+            return {"id": lg.version, "mode": modes[0] if modes else None}
+    return None
+
+
+def wandb_loggers(loggers) -> list:
+    from lightning.pytorch.loggers import WandbLogger
+
+    return [lg for lg in loggers if isinstance(lg, WandbLogger)]
+
+
+def log_run_info(loggers, info: dict) -> None:
+    """The run's story (git, versions, hardware, overrides) next to its config in wandb."""
+    if rank_zero_only.rank != 0:
+        return
+    for lg in wandb_loggers(loggers):
+        lg.experiment.config.update({"litlab": info}, allow_val_change=True)
+
+
+def finish(loggers, metrics: dict[str, float], failed: bool) -> dict | None:
+    """Final metrics into the run summary, then close the run (Lightning leaves it open, and the
+    next run in this process would join it). Returns where the run is, and prints it once."""
+    where = None
+    if rank_zero_only.rank != 0:
+        return None
+    for lg in wandb_loggers(loggers):
+        # None: wandb was never started (the run failed first). Private, and pinned by
+        # tests/test_library_contracts.py: `lg.experiment` would start a run just to end it.
+        run = lg._experiment
+        if run is None:
+            continue
+        if metrics:
+            run.summary.update(metrics)
+        offline = is_offline(run.settings.mode)
+        where = {"id": run.id, "project": run.project, "mode": run.settings.mode}
+        run_dir = str(Path(run.dir).parent)  # <run dir>/wandb/offline-run-<time>-<id>
+        where["dir" if offline else "url"] = run_dir if offline else run.url
+        run.finish(exit_code=1 if failed else 0)
+        if offline:
+            print(f"wandb: offline run in {run_dir}; upload it with: wandb sync {run_dir}")
+        elif run.url:
+            print(f"wandb: {run.url}")
+    return where
