@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shlex
-import sys
 
 import hydra
 from omegaconf import DictConfig
 
-from litlab.cli.common import discard_refused_run, interrupted_exit, user_errors
+from litlab.cli.common import discard_refused_run, help_asked, interrupted_exit, user_errors
+from litlab.cli.help import text
 from litlab.config import CONFIG_DIR, register_resolvers
 from litlab.run.multirun import in_multirun, job_argv, needs_own_process, run_job_apart
 
@@ -16,10 +16,7 @@ register_resolvers()
 
 
 def main() -> float | None:
-    if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
-        from litlab.cli.help import text
-
-        print(text(CONFIG_DIR), end="")
+    if help_asked(text(CONFIG_DIR)):
         return None
     with interrupted_exit(_continue_command):
         return _main()
@@ -32,20 +29,16 @@ def _continue_command(run_dir: str) -> str:
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
 def _main(cfg: DictConfig) -> float | None:
+    from litlab.run.fit import fit_and_test  # torch and Lightning load once a run really starts
+
     if in_multirun():
         # Hydra records a failed job as such and goes on with the rest of the grid.
         if needs_own_process(cfg):  # a DDP job: its failure must not end the grid
             return run_job_apart(cfg)
         with job_argv():  # DDP children of a multirun job rerun that job only
-            return _fit_and_test(cfg)
+            return fit_and_test(cfg).objective
     with user_errors(on_error=lambda: discard_refused_run(cfg)):
-        return _fit_and_test(cfg)
-
-
-def _fit_and_test(cfg: DictConfig) -> float | None:
-    from litlab.run.fit import fit_and_test  # torch and Lightning load once a run really starts
-
-    return fit_and_test(cfg).objective
+        return fit_and_test(cfg).objective
 
 
 if __name__ == "__main__":

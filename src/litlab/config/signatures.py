@@ -72,33 +72,35 @@ def _type_error(value: Any, hint: Any) -> str | None:
 
 def check_targets(cfg: Any, path: str = "") -> None:
     """Every ``_target_`` exists and accepts the keys its node gives it, with fitting types."""
-    from hydra.utils import get_object
-
     if isinstance(cfg, ListConfig):
         for i, item in enumerate(cfg):
             check_targets(item, f"{path}[{i}]")
         return
     if not isinstance(cfg, DictConfig):
         return
-    where = path or "<root>"
     if "_target_" in cfg:
-        try:
-            target = get_object(cfg._target_)
-        except Exception as err:
-            raise LitlabError(f"{where}._target_: cannot import {cfg._target_!r} ({err}).") from err
-        params, hints, open_kwargs = _signatures(target)
-        for key in cfg:
-            if str(key).startswith("_"):
-                continue
-            if key not in params and not open_kwargs:
-                raise LitlabError(
-                    f"{where}.{key}: {cfg._target_} takes no argument {key!r}. "
-                    f"It takes: {', '.join(sorted(params)) or 'nothing'}."
-                )
-            if key in hints and not OmegaConf.is_missing(cfg, key):
-                problem = _type_error(cfg[key], hints[key])
-                if problem:
-                    raise LitlabError(f"{where}.{key}={cfg[key]!r}: {problem}.")
+        _check_node(cfg, path or "<root>")
     for key in cfg:
         if not OmegaConf.is_missing(cfg, key):
             check_targets(cfg[key], f"{path}.{key}" if path else str(key))
+
+
+def _check_node(cfg: DictConfig, where: str) -> None:
+    """The keys of one node with a ``_target_``, against that target's signature."""
+    from hydra.utils import get_object
+
+    try:
+        target = get_object(cfg._target_)
+    except Exception as err:
+        raise LitlabError(f"{where}._target_: cannot import {cfg._target_!r} ({err}).") from err
+    params, hints, open_kwargs = _signatures(target)
+    for key in (k for k in cfg if not str(k).startswith("_")):
+        if key not in params and not open_kwargs:
+            raise LitlabError(
+                f"{where}.{key}: {cfg._target_} takes no argument {key!r}. "
+                f"It takes: {', '.join(sorted(params)) or 'nothing'}."
+            )
+        if key in hints and not OmegaConf.is_missing(cfg, key):
+            problem = _type_error(cfg[key], hints[key])
+            if problem:
+                raise LitlabError(f"{where}.{key}={cfg[key]!r}: {problem}.")

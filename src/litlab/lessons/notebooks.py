@@ -2,7 +2,7 @@
 
 ``python -m litlab.lessons.notebooks`` runs every notebook in ``notebooks/`` top to bottom (or
 the ones named on the command line), saves it with its outputs, and records in its metadata a
-hash of its code cells. ``tests/test_notebooks.py`` recomputes that hash: a notebook whose code
+hash of its code cells. ``tests/lessons/test_notebooks.py`` recomputes that hash: a notebook whose code
 was edited after its outputs were made fails until it is executed again with this command.
 """
 

@@ -10,12 +10,14 @@ from litlab.config import CONFIG_DIR
 from tests.conftest import SMALL_MNIST, final_metrics, help_without_torch, run_cli, run_dirs
 
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]
-QUICK = {
-    "linear": ["trainer.max_epochs=3"],
-    "sine": ["trainer.max_epochs=3"],
-    "logistic": ["trainer.max_epochs=3"],
-    "mnist": ["trainer.max_epochs=1", *SMALL_MNIST],
-}
+# Every experiment in configs/experiment/, a new one included, without naming any here.
+EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+
+
+def quick(experiment: str) -> list[str]:
+    """Two short epochs; MNIST experiments on the small stand-in data."""
+    text = (CONFIG_DIR / "experiment" / f"{experiment}.yaml").read_text()
+    return ["trainer.max_epochs=2", *(SMALL_MNIST if "/data: mnist" in text else [])]
 
 
 @pytest.fixture
@@ -26,19 +28,28 @@ def workdir(tmp_path, mnist_root, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("experiment", sorted(QUICK))
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_train_writes_config_checkpoints_and_metrics(workdir, experiment):
     proc = run_cli(
-        "litlab-train", f"experiment={experiment}", *QUICK[experiment], *QUIET, cwd=workdir
+        "litlab-train", f"experiment={experiment}", *quick(experiment), *QUIET, cwd=workdir
     )
     (run_dir,) = run_dirs(workdir, experiment)
     saved = OmegaConf.load(run_dir / "config.yaml")
-    assert saved.name == experiment and saved.trainer.max_epochs == int(QUICK[experiment][0][-1])
+    assert saved.name == experiment and saved.trainer.max_epochs == 2
     assert "${" not in (run_dir / "config.yaml").read_text()
     assert {"best.ckpt", "last.ckpt"} <= {p.name for p in (run_dir / "checkpoints").iterdir()}
     metrics = final_metrics(run_dir)
     assert {"train/loss", "val/loss", "test/loss"} <= set(metrics)
     assert "test/loss" in proc.stdout and str(run_dir) in proc.stdout.replace("\n", "")
+    # train.log tells the run's phases in order, with litlab's own lines.
+    log = [
+        line for line in (run_dir / "train.log").read_text().splitlines() if "litlab.run" in line
+    ]
+    phases = ["config checked", "model built", "fit started", "data ready", "fit ended",
+              "testing on", "tested", "run finished"]  # fmt: skip
+    said = [next((i for i, line in enumerate(log) if p in line), None) for p in phases]
+    assert None not in said and said == sorted(said), log
+    assert f"best checkpoint {run_dir}/checkpoints/best.ckpt" in "\n".join(log)
 
 
 @pytest.mark.slow

@@ -1,0 +1,108 @@
+"""wandb: an offline run by default, resumed with its run, artifacts, mode from the environment."""
+
+import json
+import socket
+
+import pytest
+
+from litlab.config import compose_config
+from litlab.run import fit_and_test
+from litlab.tracking import wandb_run
+from tests.conftest import final_metrics, run_cli, run_dirs
+from tests.tracking.conftest import assert_picture, manifest
+from tests.wandb_offline import read_offline_run
+
+QUIET = ["callbacks.progress_bar.refresh_rate=0"]
+SECRET = "s3cr3t-0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.slow
+def test_default_logger_is_an_offline_wandb_run(tmp_path, mnist_root):
+    proc = run_cli(
+        "litlab-train", "experiment=logistic", "trainer=cpu", "trainer.max_epochs=3",
+        "tags=[a,b]", *QUIET, cwd=tmp_path,
+    )  # fmt: skip
+    (run_dir,) = run_dirs(tmp_path, "logistic")
+    offline = read_offline_run(run_dir)
+    # One line, and it says how to upload the run later.
+    hints = [line for line in proc.stdout.splitlines() if "wandb sync" in line]
+    assert hints == [
+        f"wandb: offline run in {offline.dir}; upload it with: wandb sync {offline.dir}"
+    ]
+    # The resolved config (values, never ${...}) and what litlab adds about the run.
+    assert offline.config["model"]["_target_"] == "litlab.models.BinaryClassifier"
+    assert offline.config["logger"]["wandb"]["mode"] == "offline"
+    assert offline.config["tags"] == ["a", "b"]
+    assert "${" not in json.dumps(offline.config)
+    info = offline.config["litlab"]
+    assert info["overrides"][:3] == ["experiment=logistic", "trainer=cpu", "trainer.max_epochs=3"]
+    assert info["parameters"] == {"total": 3, "trainable": 3}
+    assert info["hardware"]["accelerator"] == "cpu" and info["hardware"]["precision"] == "32-true"
+    assert {"python", "torch", "lightning", "litlab"} <= set(info["versions"])
+    assert set(info["git"]) == {"commit", "dirty"}
+    # The final metrics, the same as the manifest's, and metrics per epoch in the history.
+    metrics = final_metrics(run_dir)
+    assert offline.summary["test/acc"] == pytest.approx(metrics["test/acc"])
+    assert offline.summary["val/loss"] == pytest.approx(metrics["val/loss"])
+    epochs = [h["epoch"] for h in offline.history if "val/loss" in h]
+    assert epochs == [0, 1, 2]
+    # The picture, as wandb media.
+    (picture,) = (offline.dir / "files" / "media" / "images" / "figures").glob("*.png")
+    assert picture.name.startswith("decision_boundary")
+    assert_picture(picture)
+    record = manifest(run_dir)["wandb"]
+    assert record["mode"] == "offline" and record["dir"] == str(offline.dir)
+    assert (offline.dir / f"run-{record['id']}.wandb").is_file()
+
+
+def test_resumed_run_continues_the_same_wandb_run(cfg_for, tmp_path):
+    first = fit_and_test(cfg_for("experiment=linear", "trainer.max_epochs=2"))
+    run_dir = tmp_path / "run"
+    run_id = manifest(run_dir)["wandb"]["id"]
+    fit_and_test(cfg_for("experiment=linear", "trainer.max_epochs=3", f"ckpt_path={run_dir}"))
+    after = manifest(run_dir)
+    assert after["wandb"]["id"] == run_id
+    offline_dirs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    # Two offline segments of one run (synced, they become one): each logs run id run_id.
+    logs = [p.name for d in offline_dirs for p in d.glob("run-*.wandb")]
+    assert logs == [f"run-{run_id}.wandb"] * 2
+    assert [h["status"] for h in after["history"]] == ["finished"]
+    assert after["status"] == "finished" and first.trainer.current_epoch == 2
+
+
+def test_best_checkpoint_is_an_artifact_with_log_model(cfg_for, tmp_path):
+    fit_and_test(
+        cfg_for("experiment=linear", "trainer.max_epochs=1", "logger.wandb.log_model=true")
+    )
+    offline = read_offline_run(tmp_path / "run")
+    best = [a for a in offline.artifacts if "best" in a.aliases]
+    assert best and best[0].type == "model"
+    assert any(e.path == "model.ckpt" for e in best[0].manifest.contents)
+
+
+def test_mode_and_project_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setenv("WANDB_PROJECT", "from-env")
+    cfg = compose_config(["logger=wandb"], output_dir=tmp_path)
+    assert cfg.logger.wandb.mode == "disabled" and cfg.logger.wandb.project == "from-env"
+    cfg = compose_config(
+        ["logger.wandb.mode=online", "logger.wandb.project=foo"], output_dir=tmp_path
+    )
+    assert cfg.logger.wandb.mode == "online" and cfg.logger.wandb.project == "foo"
+
+
+def test_offline_without_a_key_or_without_a_server(tmp_path, monkeypatch):
+    assert wandb_run.wandb_mode() == "offline"  # no key, no netrc
+    # A key, but the server refuses the connection: offline, at once.
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
+    (tmp_path / "netrc").write_text(f"machine 127.0.0.1 login user password {SECRET}\n")
+    assert wandb_run.has_api_key()
+    assert wandb_run.wandb_mode() == "offline"
+    # A key and a server that answers: online.
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
+        assert wandb_run.wandb_mode() == "online"
