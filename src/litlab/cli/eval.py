@@ -1,5 +1,5 @@
 """``litlab-eval ckpt_path=<checkpoint or run dir>``: test a trained run with its own config,
-and record the evaluation in ``eval.json`` (see ``litlab.run.evaluate``)."""
+and record the evaluation in ``eval.json`` (see ``litlab.run.evaluation``)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def main() -> dict[str, float] | None:
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="eval", version_base="1.3")
 def _main(cfg: DictConfig) -> dict[str, float]:
-    from litlab.run.evaluate import evaluate
+    from litlab.run.evaluation import evaluate
 
     # Refused before it started: no run dir is left. Failed while testing: eval.json says so.
     with user_errors(on_error=lambda: discard_refused_run(cfg, own_dir=True)):

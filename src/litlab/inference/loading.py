@@ -7,12 +7,11 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from litlab import LitlabError, first_line
 from litlab.run import checkpoints as checkpoint
+from litlab.run.build import build, build_saved_data
 
 
 def load(
@@ -50,14 +49,14 @@ def load_run(
     saved = OmegaConf.create(found.config)
     model = build_model(saved, found)
     model.to(torch.device(map_location)).eval()
-    return Loaded(model, build_datamodule(saved, data_dir), found.config, found.path)
+    return Loaded(model, build_saved_data(saved, data_dir), found.config, found.path)
 
 
 def build_model(saved: DictConfig, found: checkpoint.Found) -> L.LightningModule:
     if "compile" in saved.model:
         # Compiling pays off in training; loading must give a plain, exportable module.
         saved.model.compile = False
-    model = _instantiate(saved.model, "model")
+    model = build(saved.model, "model")
     try:
         model.load_state_dict(found.ckpt["state_dict"])
     except RuntimeError as err:
@@ -68,14 +67,3 @@ def build_model(saved: DictConfig, found: checkpoint.Found) -> L.LightningModule
     return model
 
 
-def build_datamodule(saved: DictConfig, data_dir: str | Path | None) -> L.LightningDataModule:
-    if data_dir and "data_dir" in saved.data:
-        saved.data.data_dir = str(data_dir)
-    return _instantiate(saved.data, "data")
-
-
-def _instantiate(node: DictConfig, what: str):
-    try:
-        return instantiate(node, _convert_="all")
-    except InstantiationException as err:
-        raise LitlabError(f"Could not build {what}: {first_line(err.__cause__ or err)}") from err

@@ -2,8 +2,9 @@
 
 ``python -m litlab.lessons.notebooks`` runs every notebook in ``notebooks/`` top to bottom (or
 the ones named on the command line), saves it with its outputs, and records in its metadata a
-hash of its code cells. ``tests/lessons/test_notebooks.py`` recomputes that hash: a notebook whose code
-was edited after its outputs were made fails until it is executed again with this command.
+hash of its code cells. ``tests/lessons/test_notebooks.py`` recomputes that hash: a notebook
+whose code was edited after its outputs were made fails until it is executed again with this
+command.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ def __getattr__(name: str):
     # torch and Lightning load only when a run is asked for: the CLIs' --help import this
     # package's light modules (litlab.run.multirun) and must stay fast.
     if name == "evaluate":
-        from litlab.run.evaluate import evaluate
+        from litlab.run.evaluation import evaluate
 
         return evaluate
     if name in ("Run", "fit_and_test", "plan"):

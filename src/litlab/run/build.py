@@ -83,3 +83,11 @@ def build_logger(
         return build(node, f"logger.{key}")
     extra = {**wandb_run.init_kwargs(plain["logger"][key], previous_wandb), **wandb_kwargs}
     return wandb_run.quiet(build(node, f"logger.{key}", **extra))
+
+
+def build_saved_data(saved: DictConfig, data_dir: str | None = None) -> L.LightningDataModule:
+    """The datamodule of a trained run's config (from its checkpoint); ``data_dir`` says where
+    its data lives now, for data that moved since it trained."""
+    if data_dir and "data_dir" in saved.data:
+        saved.data.data_dir = str(data_dir)
+    return build(saved.data, "data")

@@ -167,9 +167,7 @@ def _test(p: Plan, best: str | None, metrics: dict[str, float]) -> None:
 def _close(p: Plan, record, status: str, metrics: dict, ckpts: dict) -> None:
     """Loggers closed and run.json completed, however the run ended."""
     trainer = p.trainer
-    for lg in trainer.loggers:
-        lg.finalize(status)
-    where = wandb_run.finish(trainer.loggers, metrics, failed=status != "success")
+    where = outcome.close_loggers(trainer.loggers, status, metrics)
     record.interrupted = trainer.interrupted
     record.update(
         metrics=metrics,

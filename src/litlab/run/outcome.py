@@ -1,5 +1,5 @@
-"""What a fit or a test left behind: its final metrics (checked finite), its checkpoints and
-its loggers' folders. Shared by ``fit`` and ``evaluate``."""
+"""What a fit or a test left behind: its final metrics (checked finite), its checkpoints, its
+loggers' folders; and closing the loggers. Shared by ``fit`` and ``evaluate``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from lightning.pytorch.loggers import WandbLogger
 
 from litlab import LitlabError
 from litlab.models.base import NONFINITE_ADVICE
+from litlab.tracking import wandb_run
 
 
 def metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -42,3 +43,11 @@ def logger_dirs(loggers: Sequence) -> dict[str, str]:
         for lg in loggers
         if getattr(lg, "log_dir", None) and not isinstance(lg, WandbLogger)
     }
+
+
+def close_loggers(loggers: Sequence, status: str, final: dict[str, float]) -> dict | None:
+    """Every logger finalized with the run's ``status``, and wandb's run finished with the
+    ``final`` metrics in its summary; returns where that wandb run is (None without one)."""
+    for lg in loggers:
+        lg.finalize(status)
+    return wandb_run.finish(loggers, final, failed=status != "success")

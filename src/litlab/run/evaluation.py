@@ -18,7 +18,7 @@ from litlab import LitlabError, first_line
 from litlab.config import check_targets, to_plain
 from litlab.config.values import check_nodes
 from litlab.run import outcome
-from litlab.run.build import build, build_logger
+from litlab.run.build import build, build_logger, build_saved_data
 from litlab.run.checkpoints import Found, open_checkpoint
 from litlab.tracking import manifest as run_record
 from litlab.tracking import provenance, redaction, wandb_run
@@ -83,14 +83,12 @@ def plan_eval(cfg: DictConfig) -> EvalPlan:
         )
     found = open_checkpoint(cfg.ckpt_path, prefer="best")
     saved = OmegaConf.create(found.config)
-    if cfg.get("data_dir") and "data_dir" in saved.data:
-        saved.data.data_dir = cfg.data_dir
     if cfg.get("batch_size") is not None:
         saved.data.eval_batch_size = cfg.batch_size
     check_nodes(OmegaConf.create({"data": saved.data, "trainer": to_plain(cfg.trainer)}))
     if cfg.get("logger"):
         check_targets(cfg.logger, "logger")
-    datamodule = build(saved.data, "data")
+    datamodule = build_saved_data(saved, cfg.get("data_dir"))
     if rank_zero_only.rank == 0:
         datamodule.prepare_data()  # data that is not there is refused before anything is written
     model = build(saved.model, "model")
@@ -208,9 +206,7 @@ def _evaluate(p: EvalPlan, record: EvalRecord) -> dict[str, float]:
         status = "success"
         return metrics
     finally:
-        for lg in p.loggers:
-            lg.finalize(status)
-        where = wandb_run.finish(p.loggers, logged, failed=status != "success")
+        where = outcome.close_loggers(p.loggers, status, logged)
         record.interrupted = trainer.interrupted
         record.update(
             metrics=metrics,
