@@ -16,12 +16,15 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from litlab import LitlabError
 from litlab.cli.sweep import run as sweep
 from litlab.config import CONFIG_DIR, check_targets, compose_config
 from litlab.sweep import optuna_search, space
+from litlab.sweep.grid import SweepResults
 from litlab.sweep.results import TrialRow, write_results
 from litlab.tracking import manifest
 from tests.conftest import final_metrics, run_cli
@@ -175,6 +178,43 @@ def test_results_table_ranks_and_averages_seeds(tmp_path):
 
 
 # --- grids: Hydra multirun ----------------------------------------------------------------
+
+
+def test_grid_jobs_record_themselves_and_refresh_the_table(tmp_path, capsys):
+    callback = SweepResults()
+
+    def job_ends(num: int, status: JobStatus, value) -> None:
+        cfg = OmegaConf.create(
+            {
+                "hydra": {
+                    "mode": RunMode.MULTIRUN,
+                    "runtime": {"output_dir": str(tmp_path / str(num))},
+                    "job": {"num": num},
+                    "overrides": {"task": [f"seed={num}", "+db.password=hunter2hunter"]},
+                    "sweep": {"dir": str(tmp_path)},
+                },
+                "monitor": {"metric": "val/loss", "mode": "min"},
+            }
+        )
+        job_return = JobReturn(overrides=[f"seed={num}"], status=status)
+        job_return.return_value = value
+        callback.on_job_end(cfg, job_return)
+
+    job_ends(0, JobStatus.COMPLETED, 0.5)
+    job_ends(1, JobStatus.FAILED, ValueError("loss is nan\n  more detail"))
+    job_ends(2, JobStatus.COMPLETED, 0.25)
+    job_ends(3, JobStatus.COMPLETED, float("nan"))
+    table = read_csv(tmp_path / "results.csv")
+    assert [(r["trial"], r["status"], r["error"]) for r in table] == [
+        ("2", "complete", ""),
+        ("0", "complete", ""),
+        ("1", "failed", "ValueError: loss is nan"),
+        ("3", "failed", "val/loss was nan"),
+    ]
+    assert (tmp_path / "1" / "sweep_job.json").is_file()
+    assert "hunter2hunter" not in (tmp_path / "results.csv").read_text()
+    # Hydra's sweeper reports a failed job once, at the end; the table adds no line of its own.
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.slow

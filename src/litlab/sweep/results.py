@@ -1,5 +1,6 @@
 """The table every sweep ends with: each trial's parameters, status and metrics, best first,
-plus the best configuration as a command line. Grids (Hydra ``-m``) and Optuna share it.
+plus the best configuration as a command line. Grids (``litlab-train -m``, see ``grid``) and
+Optuna (``optuna_search``) both hand it ``TrialRow``s.
 
 Written as ``results.csv`` and ``results.md`` in the sweep dir. When the sweep varies ``seed``,
 ``results_by_config.csv`` and a second Markdown table give mean +- std per configuration.
@@ -8,9 +9,8 @@ Written as ``results.csv`` and ``results.md`` in the sweep dir. When the sweep v
 from __future__ import annotations
 
 import csv
-import json
+import io
 import math
-import os
 import shlex
 import statistics
 from collections.abc import Sequence
@@ -18,15 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import JobReturn, JobStatus
-from hydra.experimental.callback import Callback
-from hydra.types import RunMode
-from omegaconf import DictConfig
-
-from litlab.tracking.redaction import redact_overrides
-
-JOB_FILE = "sweep_job.json"
+from litlab.files import write_text
 
 
 @dataclass
@@ -43,10 +35,11 @@ class TrialRow:
 
     @property
     def ok(self) -> bool:
-        return self.status == "complete" and _finite(self.objective)
+        return self.status == "complete" and finite(self.objective)
 
 
-def _finite(x: Any) -> bool:
+def finite(x: Any) -> bool:
+    """A number that can be ranked: not None, NaN or infinite."""
     return isinstance(x, int | float) and math.isfinite(x)
 
 
@@ -89,7 +82,11 @@ def _fmt(x: Any) -> str:
 
 
 def _metric_keys(rows: Sequence[TrialRow], metric: str) -> list[str]:
-    keys = {k for r in rows for k in r.metrics if not k.endswith(("_step", "_epoch"))}
+    # Imported here: tracking.report imports Lightning, and the grid callback (which imports this
+    # module) is loaded by every litlab-train, including those that stop before any job.
+    from litlab.tracking.report import final_metrics
+
+    keys = {k for r in rows for k in final_metrics(r.metrics)}
     keys.discard(metric)
     return [metric, *sorted(keys)]
 
@@ -100,16 +97,7 @@ def _markdown(header: list[str], table: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _write(path: Path, text: str) -> None:
-    # Jobs of a SLURM grid refresh the table concurrently: replace the file whole.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _csv_text(header: list[str], table: list[list[Any]]) -> str:
-    import io
-
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(header)
@@ -118,6 +106,7 @@ def _csv_text(header: list[str], table: list[list[Any]]) -> str:
 
 
 def command(prefix: Sequence[str], overrides: Sequence[str]) -> str:
+    """The shell command that reruns a trial: ``litlab-train key=value ...``, quoted."""
     return shlex.join([*prefix, *overrides])
 
 
@@ -128,7 +117,7 @@ class _Group:
 
     def stats(self, key: str) -> tuple[float, float] | None:
         values = [r.objective if key == "objective" else r.metrics.get(key) for r in self.rows]
-        values = [v for r, v in zip(self.rows, values, strict=True) if r.ok and _finite(v)]
+        values = [v for r, v in zip(self.rows, values, strict=True) if r.ok and finite(v)]
         if not values:
             return None
         return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
@@ -149,7 +138,11 @@ def write_results(
     mode: str,
     prefix: Sequence[str] = ("litlab-train",),
 ) -> Path:
-    """Write the tables into ``out_dir``; returns results.md's path."""
+    """Write the tables into ``out_dir``; returns results.md's path.
+
+    Each file is replaced whole (``litlab.files.write_text``): the jobs of a SLURM grid refresh
+    the table concurrently, and a reader never sees half of one.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ranked = rank(rows, mode)
@@ -162,7 +155,7 @@ def write_results(
         + [r.run_dir, r.error]
         for r in ranked
     ]
-    _write(out / "results.csv", _csv_text(header, table))
+    write_text(out / "results.csv", _csv_text(header, table))
 
     direction = "higher" if mode.startswith("max") else "lower"
     done = sum(r.ok for r in ranked)
@@ -189,7 +182,7 @@ def write_results(
     if failed:
         md += ["", "## Errors", ""] + [f"- trial {r.name}: {r.error}" for r in failed]
     md += ["", "Run dirs and errors: results.csv", ""]
-    _write(out / "results.md", "\n".join(md))
+    write_text(out / "results.md", "\n".join(md))
     return out / "results.md"
 
 
@@ -214,7 +207,7 @@ def _seed_section(rows, out: Path, metric, mode, prefix, seeds) -> list[str]:
         table_csv.append(base + [x for s in stats for x in (s or (None, None))])
         table_md.append(base + [f"{s[0]:.6g} ± {s[1]:.2g}" if s else "" for s in stats])
     csv_header = header + [f"{k} {w}" for k in metrics for w in ("mean", "std")]
-    _write(out / "results_by_config.csv", _csv_text(csv_header, table_csv))
+    write_text(out / "results_by_config.csv", _csv_text(csv_header, table_csv))
     best = groups[0]
     seed_list = ",".join(sorted(seeds, key=lambda s: (len(s), s)))
     return [
@@ -229,96 +222,3 @@ def _seed_section(rows, out: Path, metric, mode, prefix, seeds) -> list[str]:
         "",
         _markdown([*header, *metrics], table_md),
     ]
-
-
-# --- grids: a Hydra callback -------------------------------------------------------------
-
-
-def run_metrics(run_dir: Path) -> dict[str, float]:
-    """A finished run's final metrics, read back from its directory.
-
-    The run manifest (run.json) when it has them, else the last value of each column of the
-    CSV logger's metrics.csv; a run with neither shows only its objective.
-    """
-    manifest = run_dir / "run.json"
-    if manifest.is_file():
-        found = json.loads(manifest.read_text()).get("metrics")
-        if isinstance(found, dict):
-            return {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
-    last: dict[str, float] = {}
-    for path in run_dir.glob("csv*/metrics.csv"):
-        with open(path) as f:
-            for row in csv.DictReader(f):
-                last.update({k: float(v) for k, v in row.items() if k and v not in ("", None)})
-    last.pop("epoch", None), last.pop("step", None)
-    return last
-
-
-def _rank() -> int:
-    """With the SLURM launcher every DDP rank runs the job: only the first records it."""
-    return int(os.environ.get("SLURM_PROCID", os.environ.get("RANK", "0")))
-
-
-def _sweep_dir(config: DictConfig) -> Path:
-    return Path(config.hydra.sweep.dir)
-
-
-def grid_rows(sweep_dir: Path) -> tuple[list[TrialRow], str, str]:
-    rows, metric, mode = [], "", "min"
-    for path in sorted(sweep_dir.rglob(JOB_FILE)):
-        job = json.loads(path.read_text())
-        metric, mode = job["metric"], job["mode"]
-        rows.append(TrialRow(**{k: job[k] for k in TrialRow.__dataclass_fields__}))
-    rows.sort(key=lambda r: int(r.name) if r.name.isdigit() else r.name)
-    return rows, metric, mode
-
-
-class SweepResults(Callback):
-    """Registered in configs/hydra/default.yaml; does nothing outside ``-m``.
-
-    Each job records itself next to its run (``sweep_job.json``) when it ends, and refreshes the
-    sweep's table: with the SLURM launcher jobs end on other machines, and a grid whose job fails
-    never reaches ``on_multirun_end``, so the table must not wait for the end.
-    """
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        # hydra.sweep.dir reads paths.log_dir and name, which use the ${hydra:...} resolver; in a
-        # single run Hydra sets HydraConfig before resolving hydra.run.dir, but the sweeper
-        # resolves the sweep dir before any job has set it. Set it here, as a run would.
-        HydraConfig.instance().set_config(config)
-
-    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if config.hydra.mode != RunMode.MULTIRUN or _rank() != 0:
-            return
-        run_dir = Path(config.hydra.runtime.output_dir)
-        ok = job_return.status == JobStatus.COMPLETED
-        value = job_return._return_value  # .return_value re-raises a failed job's error
-        objective = float(value) if ok and isinstance(value, int | float) else None
-        status = "complete" if ok and _finite(objective) else "failed"
-        error = "" if ok else (str(value).splitlines() or [type(value).__name__])[0]
-        if ok and not _finite(objective):
-            error = f"{config.monitor.metric} was {objective}"
-        job = {
-            "name": str(config.hydra.job.num),
-            "overrides": redact_overrides(list(config.hydra.overrides.task)),
-            "status": status,
-            "objective": objective,
-            "metrics": run_metrics(run_dir) if run_dir.is_dir() else {},
-            "run_dir": str(run_dir),
-            "error": error,
-            "metric": config.monitor.metric,
-            "mode": config.monitor.mode,
-        }
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / JOB_FILE).write_text(json.dumps(job, indent=1))
-        self._refresh(_sweep_dir(config))
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        path = self._refresh(_sweep_dir(config))
-        if path:
-            print(f"sweep results: {path}")
-
-    @staticmethod
-    def _refresh(sweep_dir: Path) -> Path | None:
-        rows, metric, mode = grid_rows(sweep_dir)
-        return write_results(rows, sweep_dir, metric, mode) if rows else None

@@ -1,0 +1,123 @@
+"""Grids (``litlab-train -m key=a,b ...``): the Hydra callback that gives a grid the same results
+table as an Optuna search (``results``).
+
+Each job records itself next to its run (``sweep_job.json``) when it ends and refreshes the
+table from every job recorded so far: with the SLURM launcher jobs end on other machines, and a
+grid whose job fails never reaches ``on_multirun_end``, so the table must not wait for the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from litlab import first_line
+from litlab.files import write_text
+from litlab.sweep.results import TrialRow, finite, write_results
+from litlab.tracking.redaction import redact_overrides
+
+JOB_FILE = "sweep_job.json"
+
+
+def run_metrics(run_dir: Path) -> dict[str, float]:
+    """A finished run's final metrics, read back from its directory.
+
+    The run manifest (run.json) when it has them, else the last value of each column of the
+    CSV logger's metrics.csv; a run with neither shows only its objective.
+    """
+    from litlab.tracking import manifest  # imports Lightning: not when litlab-train starts
+
+    found = manifest.read(run_dir).get("metrics")
+    if isinstance(found, dict):
+        return {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
+    last: dict[str, float] = {}
+    for path in run_dir.glob("csv*/metrics.csv"):
+        with open(path) as f:
+            for row in csv.DictReader(f):
+                last.update({k: float(v) for k, v in row.items() if k and v not in ("", None)})
+    last.pop("epoch", None), last.pop("step", None)
+    return last
+
+
+def grid_rows(sweep_dir: Path) -> tuple[list[TrialRow], str, str]:
+    """The jobs recorded so far under ``sweep_dir``, in job order, with the sweep's metric and
+    mode (min or max)."""
+    rows, metric, mode = [], "", "min"
+    for path in sorted(sweep_dir.rglob(JOB_FILE)):
+        job = json.loads(path.read_text())
+        metric, mode = job["metric"], job["mode"]
+        rows.append(TrialRow(**{k: job[k] for k in TrialRow.__dataclass_fields__}))
+    rows.sort(key=lambda r: int(r.name) if r.name.isdigit() else r.name)
+    return rows, metric, mode
+
+
+def job_outcome(job_return: JobReturn) -> tuple[Any, str]:
+    """``(value, "")`` for a job that returned, ``(None, "Type: message")`` for one that raised.
+
+    ``JobReturn.return_value`` re-raises a failed job's exception (pinned in
+    tests/test_library_contracts.py), after writing "Error executing job with overrides" to
+    stderr; Hydra's sweeper writes that line itself once the batch is done, so here it is kept
+    out of the output.
+    """
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            return job_return.return_value, ""
+    except Exception as err:
+        return None, first_line(err)
+
+
+class SweepResults(Callback):
+    """Registered in configs/hydra/default.yaml; does nothing outside ``-m``."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # hydra.sweep.dir reads paths.log_dir and name, which use the ${hydra:...} resolver; in a
+        # single run Hydra sets HydraConfig before resolving hydra.run.dir, but the sweeper
+        # resolves the sweep dir before any job has set it. Set it here, as a run would.
+        HydraConfig.instance().set_config(config)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        from lightning.pytorch.utilities import rank_zero_only  # the job has imported it
+
+        # With the SLURM launcher every DDP rank runs the job: only the first records it.
+        if config.hydra.mode != RunMode.MULTIRUN or rank_zero_only.rank != 0:
+            return
+        run_dir = Path(config.hydra.runtime.output_dir)
+        value, error = job_outcome(job_return)
+        objective = float(value) if isinstance(value, int | float) else None
+        ok = job_return.status == JobStatus.COMPLETED and finite(objective)
+        if job_return.status == JobStatus.COMPLETED and not ok:
+            error = f"{config.monitor.metric} was {objective}"
+        job = {
+            "name": str(config.hydra.job.num),
+            "overrides": redact_overrides(list(config.hydra.overrides.task)),
+            "status": "complete" if ok else "failed",
+            "objective": objective,
+            "metrics": run_metrics(run_dir) if run_dir.is_dir() else {},
+            "run_dir": str(run_dir),
+            "error": error,
+            "metric": config.monitor.metric,
+            "mode": config.monitor.mode,
+        }
+        # Atomic: the other jobs of a SLURM grid read it to refresh the table.
+        write_text(run_dir / JOB_FILE, json.dumps(job, indent=1))
+        self._refresh(Path(config.hydra.sweep.dir))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        path = self._refresh(Path(config.hydra.sweep.dir))
+        if path:
+            print(f"sweep results: {path}")
+
+    @staticmethod
+    def _refresh(sweep_dir: Path) -> Path | None:
+        rows, metric, mode = grid_rows(sweep_dir)
+        return write_results(rows, sweep_dir, metric, mode) if rows else None
