@@ -22,6 +22,8 @@ class RefuseSearch(Callback):
 
     def _check(self, config, **kwargs: Any) -> None:
         if config.get("hparams_search"):
+            # sys.exit, not LitlabError: Hydra reports a callback's exception with a traceback
+            # hint; SystemExit passes through it as this one line.
             sys.exit(
                 "litlab-train: error: hparams_search is a search space for litlab-sweep, which "
                 f"runs the Optuna search; litlab-train would run one plain job. Run: "

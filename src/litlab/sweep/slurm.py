@@ -158,10 +158,11 @@ class SlurmLauncher(_PluginLauncher):
         try:
             last = watch(jobs, self.params)
         except KeyboardInterrupt:
+            # Not an error (no user_errors): the jobs run on without this process.
             ids = " ".join(j.job_id for j in jobs)
             sys.exit(f"litlab-train: stopped waiting; the SLURM jobs go on (scancel {ids})")
         return [
-            _result(j, last.get(j.job_id, ""), redaction.redact_overrides(list(o)))
+            _job_return(j, last.get(j.job_id, ""), redaction.redact_overrides(list(o)))
             for j, o in zip(jobs, job_overrides, strict=True)
         ]
 
@@ -201,7 +202,7 @@ class JobLost(CompactHydraException, LitlabError):
     """Hydra prints a CompactHydraException as its one line, without a traceback."""
 
 
-def _result(job, last_state: str, overrides: list[str]):
+def _job_return(job, last_state: str, overrides: list[str]):
     """The job's JobReturn; one that left the queue without a result (cancelled, killed, node
     lost) is a failed job with one line saying so, as a job that raised would be. (submitit
     would wait for it forever where SLURM keeps no accounting: it asks sacct.)"""
@@ -216,7 +217,11 @@ def _result(job, last_state: str, overrides: list[str]):
         f"{last_state or 'never'}; cancelled, killed or its node lost?); "
         f"its log: {job.paths.stderr}"
     )
-    return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
+    # Built as Hydra's run_job builds a failed job's: the sweeper then raises ``error`` from
+    # ``.return_value`` (pinned in tests/test_library_contracts.py).
+    lost = JobReturn(overrides=overrides, status=JobStatus.FAILED)
+    lost.return_value = error
+    return lost
 
 
 def watch(jobs: list, params: dict) -> dict[str, str]:
