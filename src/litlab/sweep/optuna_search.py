@@ -21,8 +21,9 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from litlab import LitlabError
+from litlab import LitlabError, first_line
 from litlab.config import compose_config
+from litlab.files import write_text
 from litlab.sweep import interrupt, results, storage
 from litlab.sweep.space import Param, override, parse_space
 
@@ -36,6 +37,8 @@ INTERRUPTED = "interrupted (Ctrl+C or a signal); queued to run again"
 
 @dataclass
 class Sweep:
+    """One ``litlab-sweep`` command, planned: its config, search space, study and where it lives."""
+
     cfg: DictConfig
     base: list[str]  # the user's overrides, minus the sweep's own settings
     space: list[Param]
@@ -103,16 +106,8 @@ def _storage(sweep: Sweep, heartbeat: int):
     # Heartbeats are marked experimental in Optuna, and are what makes a killed trial recoverable.
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     # A trial whose process died (killed, node lost) is failed and its point retried once.
-    try:  # Optuna >= 4.9
-        from optuna.storages import RetryHeartbeatStaleTrialCallback
-
-        retry = RetryHeartbeatStaleTrialCallback(max_retry=1)
-        kwargs = {"heartbeat_stale_trial_callback": _ReapDeadTrial(retry)}
-    except ImportError:
-        from optuna.storages import RetryFailedTrialCallback
-
-        retry = RetryFailedTrialCallback(max_retry=1)
-        kwargs = {"failed_trial_callback": _ReapDeadTrial(retry)}
+    retry, argument = _retry_callback()
+    kwargs = {argument: _ReapDeadTrial(retry(max_retry=1), heartbeat)}
     if sweep.storage_url.startswith("sqlite"):
         sweep.dir.mkdir(parents=True, exist_ok=True)
         # Several local processes write to one file: wait for the lock instead of failing.
@@ -124,12 +119,32 @@ def _storage(sweep: Sweep, heartbeat: int):
     )
 
 
+def _retry_callback():
+    """Optuna's callback that retries a dead trial's point, and RDBStorage's argument for it:
+    renamed in Optuna 4.9."""
+    try:
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+        return RetryHeartbeatStaleTrialCallback, "heartbeat_stale_trial_callback"
+    except ImportError:
+        from optuna.storages import RetryFailedTrialCallback
+
+        return RetryFailedTrialCallback, "failed_trial_callback"
+
+
+def _retry_history(trial) -> list[int]:
+    """The numbers of the trials that ``trial`` retries (the first one first); empty for a trial
+    that is no retry of a dead one."""
+    return _retry_callback()[0].retry_history(trial)
+
+
 class _ReapDeadTrial:
     """Optuna fails a trial whose process stopped sending heartbeats (killed, node lost) and
     retries its point; its run dir, which the dead process never closed, is marked failed too."""
 
-    def __init__(self, retry):
+    def __init__(self, retry, heartbeat: int):
         self.retry = retry
+        self.heartbeat = heartbeat  # seconds; a trial silent for twice this is dead
 
     def __call__(self, study, trial) -> None:
         self.retry(study, trial)
@@ -139,16 +154,14 @@ class _ReapDeadTrial:
         if not run_dir or manifest.read(run_dir).get("status") != "running":
             return
         again = [
-            t.number
-            for t in study.get_trials(deepcopy=False)
-            if trial.number in t.system_attrs.get("retry_history", [])
+            t.number for t in study.get_trials(deepcopy=False) if trial.number in _retry_history(t)
         ]
         rerun = f"; its point is queued again as trial {again[0]}" if again else ""
         _close_manifest(
             run_dir,
             "failed",
             f"the trial's process stopped (killed, or its machine lost): no heartbeat for "
-            f"{study._storage.get_heartbeat_interval() * 2} s{rerun}",
+            f"{self.heartbeat * 2} s{rerun}",
         )
 
 
@@ -161,10 +174,7 @@ def _close_manifest(run_dir: str, status: str, error: str) -> None:
     data = manifest.read(run_dir)
     now = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
     data.update(status=status, error=error, end_time=now)
-    path = Path(run_dir) / manifest.FILENAME
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    write_text(Path(run_dir) / manifest.FILENAME, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def check_trial_devices(cfg: DictConfig) -> None:
@@ -228,7 +238,12 @@ def seed_per_trial(sampler, seed: int) -> None:
 
 
 def _reseed(sampler, seed: int, seen: set[int] | None = None) -> None:
-    """Every random state of a sampler and of the samplers inside it (TPE's random one)."""
+    """Every random state of a sampler and of the samplers inside it (TPE's random one).
+
+    Optuna has no public way to seed a sampler after it is made (``reseed_rng`` draws a random
+    seed): this reaches into its attributes, and test_sweep.py's
+    test_workers_seeded_alike_draw_different_points_reproducibly fails if that stops working.
+    """
     import numpy as np
     from optuna.samplers import BaseSampler
 
@@ -258,6 +273,7 @@ def objective(sweep: Sweep):
 
     from litlab.run import fit_and_test
     from litlab.tracking.redaction import redact_overrides
+    from litlab.tracking.report import final_metrics
 
     def run_trial(trial: optuna.Trial) -> float:
         if interrupt.requested():
@@ -287,9 +303,9 @@ def objective(sweep: Sweep):
             )
             raise KeyboardInterrupt from None
         except Exception as err:  # recorded on the trial; study.optimize(catch=...) goes on
-            trial.set_user_attr("error", (str(err).splitlines() or [type(err).__name__])[0])
+            trial.set_user_attr("error", first_line(err))
             raise
-        metrics = {k: v for k, v in run.metrics.items() if not k.endswith(("_step", "_epoch"))}
+        metrics = final_metrics(run.metrics)
         trial.set_user_attr("metrics", {k: v for k, v in metrics.items() if math.isfinite(v)})
         value = metrics.get(sweep.metric)
         if value is None:
@@ -311,7 +327,7 @@ class _Enough(Exception):
 def live_trials(study) -> list:
     """The trials that count towards n_trials: all but those failed and queued to run again."""
     trials = study.get_trials(deepcopy=False)
-    superseded = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    superseded = {n for t in trials for n in _retry_history(t)}
     superseded |= {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
     return [t for t in trials if t.number not in superseded]
 
@@ -378,7 +394,8 @@ def start_workers(argv: list[str], n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen(cmd, env={**os.environ, WORKER_ENV: str(i)}) for i in range(1, n + 1)]
 
 
-def rows(study) -> list[results.TrialRow]:
+def trial_rows(study) -> list[results.TrialRow]:
+    """The study's trials as rows of the results table, in trial order."""
     from litlab.tracking import manifest
 
     out = []
@@ -408,5 +425,6 @@ def rows(study) -> list[results.TrialRow]:
 
 
 def write_results(sweep: Sweep, study) -> Path:
+    """The study's results table in the sweep dir (``results.write_results``); results.md's path."""
     mode = "max" if sweep.direction == "maximize" else "min"
-    return results.write_results(rows(study), sweep.dir, sweep.metric, mode)
+    return results.write_results(trial_rows(study), sweep.dir, sweep.metric, mode)

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from litlab import LitlabError
+from litlab import LitlabError, first_line
 from litlab.tracking.redaction import redact_text
 
 T = TypeVar("T")
@@ -44,7 +44,7 @@ def check_driver(url: str) -> None:
         dialect = make_url(url).get_dialect()
     except (ArgumentError, NoSuchModuleError, ValueError) as err:
         raise LitlabError(
-            f"{where} is no database URL SQLAlchemy knows ({_first_line(err, url)}); use e.g. "
+            f"{where} is no database URL SQLAlchemy knows ({describe(err, url)}); use e.g. "
             "postgresql://user@host:5432/optuna or sqlite:///path/optuna.db."
         ) from err
     try:
@@ -57,20 +57,17 @@ def check_driver(url: str) -> None:
         ) from err
 
 
-def _first_line(err: BaseException, url: str) -> str:
+def describe(err: BaseException, url: str) -> str:
+    """A database error in one line (``litlab.first_line``), without the URL's password: the
+    driver's own error when SQLAlchemy wraps one (``err.orig``)."""
     from sqlalchemy.engine import make_url
 
-    text = (str(err).strip().splitlines() or [type(err).__name__])[0]
     try:
         password = make_url(url).password
-    except Exception:
+    except Exception:  # not a URL SQLAlchemy can parse: redact_text still hides user:pw@
         password = None
+    text = first_line(getattr(err, "orig", None) or err)
     return redact_text(text, [password] if password else [])
-
-
-def describe(err: BaseException, url: str) -> str:
-    """A database error in one line, without the password."""
-    return _first_line(getattr(err, "orig", None) or err, url)
 
 
 def is_race(err: BaseException) -> bool:
