@@ -12,6 +12,7 @@ from litlab.cli.common import user_errors
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``litlab-compare``: parse the command line, print or write the table."""
     from litlab.tracking.compare import __doc__ as about
     from litlab.tracking.compare import read_runs, to_csv
     from litlab.tracking.manifest import FILENAME

@@ -34,6 +34,7 @@ examples:
 
 
 def main() -> dict[str, float] | None:
+    """``litlab-eval``: answer --help, else compose the eval config and evaluate."""
     groups = group_options(CONFIG_DIR)
     if help_asked(
         USAGE.format(trainers=", ".join(groups["trainer"]), loggers=", ".join(groups["logger"]))

@@ -37,6 +37,7 @@ example:
 
 
 def main() -> Path | None:
+    """``litlab-export``: answer --help, else compose the export config and export."""
     if help_asked(USAGE):
         return None
     with interrupted_exit(lambda run_dir: ""):

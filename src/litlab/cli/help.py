@@ -40,6 +40,7 @@ def group_options(config_dir: Path) -> dict[str, list[str]]:
 
 
 def text(config_dir: Path) -> str:
+    """``litlab-train --help``: the usage, then every config group and its options."""
     groups = group_options(config_dir)
     width = max(map(len, groups)) + 2
     lines = [f"  {group:<{width}}{', '.join(options)}" for group, options in groups.items()]

@@ -37,6 +37,7 @@ examples:
 
 
 def main() -> Path | None:
+    """``litlab-predict``: answer --help, else compose the predict config and predict."""
     if help_asked(
         USAGE.format(trainers=", ".join(group_options(CONFIG_DIR)["trainer"]), example=EXAMPLE)
     ):

@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str]) -> None:
+    """Plan the sweep, start the workers, optimize, and write the results table."""
     from litlab.sweep import interrupt
     from litlab.sweep import optuna_search as search
     from litlab.sweep.storage import mask
@@ -77,6 +78,7 @@ def run(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``litlab-sweep``: ``run`` with a mistake ending in one line."""
     with user_errors("litlab-sweep"):
         run(sys.argv[1:] if argv is None else argv)
 

@@ -16,6 +16,7 @@ register_resolvers()
 
 
 def main() -> float | None:
+    """``litlab-train``: answer --help, else compose the config and fit and test it."""
     if help_asked(text(CONFIG_DIR)):
         return None
     with interrupted_exit(_continue_command):

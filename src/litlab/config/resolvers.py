@@ -46,6 +46,7 @@ def fast_precision(accelerator: str) -> str:
 
 
 def wandb_mode() -> str:
+    """``${litlab_wandb_mode:}``: see ``litlab.tracking.wandb_run.wandb_mode``."""
     from litlab.tracking.wandb_run import (
         wandb_mode,  # imports Lightning: only once a config is resolved
     )
@@ -54,6 +55,7 @@ def wandb_mode() -> str:
 
 
 def register_resolvers() -> None:
+    """Make the ``${litlab_...:}`` resolvers known to OmegaConf (idempotent)."""
     OmegaConf.register_new_resolver("litlab_run_dir", run_dir, replace=True)
     OmegaConf.register_new_resolver("litlab_hydra_subdir", hydra_subdir, replace=True)
     OmegaConf.register_new_resolver("litlab_fast_precision", fast_precision, replace=True)

@@ -35,6 +35,8 @@ def export(cfg: DictConfig) -> Path:
 
 
 def export_model(ckpt_path: str | Path, fmt: str, output: Path) -> Path:
+    """The checkpoint's model, its preprocessing built in, as ``fmt`` at ``output``, plus
+    the JSON describing it; returns the model file."""
     import torch
 
     from litlab.inference.inputs import input_spec
@@ -87,6 +89,7 @@ def _batch_dim():
 
 
 def to_onnx(model, example, output: Path) -> None:
+    """``model`` as ONNX (Lightning's ``to_onnx``), with a dynamic batch axis."""
     import contextlib
     import io
 
@@ -103,6 +106,7 @@ def to_onnx(model, example, output: Path) -> None:
 
 
 def to_torchscript(model, example, output: Path) -> None:
+    """``model`` traced to TorchScript."""
     import warnings
 
     import torch
@@ -116,6 +120,7 @@ def to_torchscript(model, example, output: Path) -> None:
 
 
 def to_exported_program(model, example, output: Path) -> None:
+    """``model`` as a ``torch.export`` program, with a dynamic batch axis."""
     import torch
 
     torch.export.save(torch.export.export(model, (example,), dynamic_shapes=_batch_dim()), output)

@@ -27,12 +27,15 @@ DIGIT_BOX, SIDE = 20, 28
 
 @dataclass
 class Inputs:
+    """Samples to predict, with an id each (and their true labels for a run's own split)."""
+
     x: torch.Tensor  # (n, *shape) as the datamodule stores samples
     ids: list  # one per sample: file names, or row numbers
     labels: torch.Tensor | None = None  # the true labels/targets, for a run's own split
 
 
 def input_spec(datamodule: L.LightningDataModule) -> dict:
+    """What one sample of the run's data looks like (``describe_input()``)."""
     describe = getattr(datamodule, "describe_input", None)
     if describe is None:
         raise LitlabError(
@@ -149,6 +152,7 @@ def _as_pixels(array: np.ndarray, path: Path) -> np.ndarray:
 
 
 def read_image_folder(folder: Path) -> tuple[torch.Tensor, list[str]]:
+    """Every PNG/JPEG in ``folder``, prepared as MNIST digits, and their file names."""
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise LitlabError(f"input={folder}: no PNG or JPEG images in this folder.")

@@ -33,6 +33,8 @@ def load(
 
 @dataclass
 class Loaded:
+    """A trained run brought back: its model, datamodule, config and checkpoint file."""
+
     model: L.LightningModule
     datamodule: L.LightningDataModule
     config: dict  # the run's resolved config
@@ -53,6 +55,7 @@ def load_run(
 
 
 def build_model(saved: DictConfig, found: checkpoint.Found) -> L.LightningModule:
+    """The model the saved config describes, with the checkpoint's weights, never compiled."""
     if "compile" in saved.model:
         # Compiling pays off in training; loading must give a plain, exportable module.
         saved.model.compile = False
@@ -65,5 +68,3 @@ def build_model(saved: DictConfig, found: checkpoint.Found) -> L.LightningModule
             f"({first_line(err)})."
         ) from err
     return model
-
-

@@ -99,6 +99,7 @@ def _gather(trainer, mine: dict, output: Path) -> dict | None:
 
 
 def write_csv(path: Path, columns: dict[str, list]) -> None:
+    """``columns`` as a CSV file, one row per prediction, written atomically."""
     text = io.StringIO()
     out = csv.writer(text, lineterminator="\n")
     out.writerow(columns)

@@ -32,6 +32,7 @@ def code_hash(nb: nbformat.NotebookNode) -> str:
 
 
 def stamped_hash(nb: nbformat.NotebookNode) -> str | None:
+    """The code hash a notebook was stamped with when it last ran (None if never)."""
     return nb.metadata.get(STAMP, {}).get("code_sha256")
 
 
@@ -61,6 +62,7 @@ def execute(path: Path, timeout: int = 600) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``python -m litlab.lessons.notebooks [notebooks]``: execute and stamp them."""
     parser = argparse.ArgumentParser(
         prog="python -m litlab.lessons.notebooks",
         description="Execute notebooks top to bottom and save them with their outputs.",

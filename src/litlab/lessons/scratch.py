@@ -306,11 +306,15 @@ class Sequential(Module):
 
 
 class Tanh(Module):
+    """The tanh activation, as a module."""
+
     def forward(self, x: Tensor) -> Tensor:
         return x.tanh()
 
 
 class Sigmoid(Module):
+    """The logistic sigmoid, as a module."""
+
     def forward(self, x: Tensor) -> Tensor:
         return x.sigmoid()
 

@@ -76,6 +76,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 
 def plan_eval(cfg: DictConfig) -> EvalPlan:
+    """Every check an evaluation can fail, then everything built; writes nothing."""
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
         raise LitlabError(
             "litlab-eval needs ckpt_path=<checkpoint file or run dir>, e.g. "

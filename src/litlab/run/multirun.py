@@ -51,6 +51,7 @@ def single_run_argv(argv: list[str], overrides: list[str], output_dir: str) -> l
 
 
 def in_multirun() -> bool:
+    """Whether this process runs a job of a Hydra multirun (``-m``)."""
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 

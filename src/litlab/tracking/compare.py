@@ -69,6 +69,7 @@ def _columns(rows: list[dict]) -> list[str]:
 
 
 def to_csv(rows: list[dict]) -> str:
+    """The rows as CSV text, one column per metric and config key."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=_columns(rows), lineterminator="\n")
     writer.writeheader()

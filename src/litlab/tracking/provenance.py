@@ -47,6 +47,7 @@ def command_line(argv: list[str] | None = None) -> list[str]:
 
 
 def shell_command(argv: list[str] | None = None) -> str:
+    """``command_line`` as one string, quoted for a shell."""
     return shlex.join(command_line(argv))
 
 
@@ -69,6 +70,7 @@ def git_info() -> dict:
 
 
 def versions() -> dict:
+    """The versions of Python, torch, Lightning, litlab, CUDA (and wandb, if loaded)."""
     import lightning
     import torch
 
@@ -85,10 +87,12 @@ def versions() -> dict:
 
 
 def host_info() -> dict:
+    """The machine and process the run ran in."""
     return {"hostname": socket.gethostname(), "platform": platform.platform(), "pid": os.getpid()}
 
 
 def hardware(trainer) -> dict:
+    """What the trainer runs on: accelerator, devices, nodes, strategy, precision."""
     return {
         "accelerator": type(trainer.accelerator).__name__.removesuffix("Accelerator").lower(),
         "devices": trainer.num_devices,
@@ -100,6 +104,7 @@ def hardware(trainer) -> dict:
 
 
 def parameter_counts(model) -> dict:
+    """The model's total and trainable parameter counts."""
     params = list(model.parameters())
     return {
         "total": sum(p.numel() for p in params),

@@ -70,6 +70,7 @@ def wandb_mode() -> str:
 
 
 def is_offline(mode: str | None) -> bool:
+    """Whether a wandb mode writes locally only (``offline``, ``dryrun``)."""
     return mode in _OFFLINE
 
 
@@ -120,6 +121,7 @@ def planned_run(loggers, logger_cfg: dict | None) -> dict | None:
 
 
 def wandb_loggers(loggers) -> list:
+    """The ``WandbLogger``s among ``loggers``."""
     from lightning.pytorch.loggers import WandbLogger
 
     return [lg for lg in loggers if isinstance(lg, WandbLogger)]
