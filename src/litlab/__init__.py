@@ -7,9 +7,15 @@ class LitlabError(Exception):
     """A mistake the user can fix: the CLI prints its message alone, without a traceback."""
 
 
-def first_line(err: BaseException) -> str:
-    """An error as one line, for messages that must fit on one: ``ValueError: bad value``."""
+def first_line(err: BaseException | str) -> str:
+    """An error as one line, for messages that must fit on one: ``ValueError: bad value``.
+
+    A ``LitlabError`` is already written for the user and keeps its words alone; a string (an
+    error recorded in run.json) is cut to its first line.
+    """
     text = (str(err).strip().splitlines() or [""])[0].strip()
+    if isinstance(err, str | LitlabError):
+        return text
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 

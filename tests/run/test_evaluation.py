@@ -55,7 +55,7 @@ def test_eval_json_records_the_training_runs_test_metrics(cfg_for, tmp_path, mon
     assert record["hardware"]["precision"] == "32-true"
     assert "s3cret-value-42" not in text and record["config"]["note"] == "<redacted>"
     assert "wandb" not in record  # logger=none, the default
-    assert not list((tmp_path / "eval").glob(".eval.json.tmp*"))  # written atomically
+    assert not list((tmp_path / "eval").glob(".eval.json.*.tmp"))  # written atomically
 
 
 def test_with_wandb_offline_the_evaluation_lands_in_the_trained_runs_id(cfg_for, tmp_path, offline):
@@ -107,7 +107,7 @@ def test_a_failed_eval_is_recorded_and_a_refused_one_writes_nothing(cfg_for, tmp
         evaluate(eval_config(tmp_path, f"ckpt_path={diverged}"))
     record = read(tmp_path / "eval" / "eval.json")
     assert record["status"] == "failed" and record["end_time"]
-    assert record["error"].startswith("LitlabError: test/") and "\n" not in record["error"]
+    assert record["error"].startswith("test/") and "\n" not in record["error"]
     assert record["trained"]["run_dir"] is None  # a checkpoint outside any run dir
 
 

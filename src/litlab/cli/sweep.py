@@ -60,7 +60,7 @@ def run(argv: list[str]) -> None:
             failed = [w.args for w in workers if w.wait() != 0]
         stopped = stopped or interrupt.requested()
     if worker == 0:
-        path = search.write_results(sweep, study)
+        path = search.write_study_results(sweep, study)
         print(path.read_text().split("## Trials")[0].rstrip())
         print(f"sweep results: {path}")
     if stopped:

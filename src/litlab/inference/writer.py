@@ -11,6 +11,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from typing_extensions import override
 
 from litlab.data.loader import TensorLoader
 from litlab.files import write_atomic, write_text
@@ -24,6 +25,7 @@ class PredictData(L.LightningDataModule):
         super().__init__()
         self.x, self.task, self.batch_size = x, task, batch_size
 
+    @override
     def predict_dataloader(self):
         trainer = self.trainer
         return TensorLoader(
@@ -34,6 +36,7 @@ class PredictData(L.LightningDataModule):
             world_size=trainer.world_size,
         )
 
+    @override
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         return self.task.on_after_batch_transfer(batch, dataloader_idx)
 
@@ -47,6 +50,7 @@ class PredictionWriter(BasePredictionWriter):
         self.output, self.ids, self.labels, self.label_name = output, ids, labels, label_name
         self.parts: list[dict] = []
 
+    @override
     def write_on_batch_end(
         self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0
     ) -> None:
@@ -54,6 +58,7 @@ class PredictionWriter(BasePredictionWriter):
         row = {k: v.detach().cpu() for k, v in prediction.items()}
         self.parts.append({"index": batch[1].detach().cpu(), **row})
 
+    @override
     def on_predict_epoch_end(self, trainer, pl_module) -> None:
         mine = _concat(self.parts)
         self.parts = []

@@ -15,6 +15,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
+from typing_extensions import override
 
 from litlab import LitlabError, __version__, first_line
 from litlab.files import write_atomic
@@ -36,6 +37,7 @@ class SaveRunConfig(Callback):
         self.config = config
         self.source = source
 
+    @override
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         checkpoint[KEY] = {"config": self.config, "source": self.source, "version": __version__}
 
@@ -49,6 +51,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     line naming the file and the cause.
     """
 
+    @override
     def save_checkpoint(self, checkpoint: dict, path, storage_options: Any = None) -> None:
         if "://" in str(path):  # remote storage: fsspec's transactions are the right tool there
             return super().save_checkpoint(checkpoint, path, storage_options)

@@ -13,6 +13,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+from typing_extensions import override
 
 from litlab import LitlabError
 from litlab.cli.common import Interrupted
@@ -206,12 +207,14 @@ def _listed(metrics: dict[str, float], prefix: str) -> str:
 class DataSizes(Callback):
     """Logs how much data each stage sees, once its loaders exist."""
 
+    @override
     def on_train_start(self, trainer, pl_module) -> None:
         train = _samples(trainer.train_dataloader)
         val = sum(_samples(dl) or 0 for dl in _as_list(trainer.val_dataloaders))
         _say("data ready: %s training samples (%s batches per epoch), %s validation samples",
              train, trainer.num_training_batches, val)  # fmt: skip
 
+    @override
     def on_test_start(self, trainer, pl_module) -> None:
         test = sum(_samples(dl) or 0 for dl in _as_list(trainer.test_dataloaders))
         _say("testing on %s samples", test)

@@ -24,7 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, read_write
 
-from litlab import LitlabError
+from litlab import LitlabError, first_line
 
 # What Lightning's launcher sets in the launching process (``_call_children_scripts``).
 _DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
@@ -134,17 +134,6 @@ def run_job_apart(cfg: DictConfig) -> float | None:
         error = record.get("error") or f"its process ended with status {code}; see its output"
         if record.get("status") == "running":  # killed (by Lightning, after a rank failed)
             error = f"its processes were stopped after a rank failed (status {code})"
-            _mark_failed(run_dir, record, error)
-        raise LitlabError(f"job {hydra.job.num} failed: {error.strip().splitlines()[0]}")
+            manifest.mark(run_dir, "failed", error)
+        raise LitlabError(f"job {hydra.job.num} failed: {first_line(error)}")
     return record.get("metrics", {}).get(cfg.monitor.metric)
-
-
-def _mark_failed(run_dir: str, record: dict, error: str) -> None:
-    import json
-    from pathlib import Path
-
-    from litlab.files import write_text
-    from litlab.tracking.manifest import FILENAME
-
-    text = json.dumps({**record, "status": "failed", "error": error}, indent=2) + "\n"
-    write_text(Path(run_dir) / FILENAME, text)

@@ -23,7 +23,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab import LitlabError, first_line
 from litlab.config import compose_config
-from litlab.files import write_text
 from litlab.sweep import interrupt, results, storage
 from litlab.sweep.space import Param, override, parse_space
 
@@ -157,24 +156,12 @@ class _ReapDeadTrial:
             t.number for t in study.get_trials(deepcopy=False) if trial.number in _retry_history(t)
         ]
         rerun = f"; its point is queued again as trial {again[0]}" if again else ""
-        _close_manifest(
+        manifest.mark(
             run_dir,
             "failed",
             f"the trial's process stopped (killed, or its machine lost): no heartbeat for "
             f"{self.heartbeat * 2} s{rerun}",
         )
-
-
-def _close_manifest(run_dir: str, status: str, error: str) -> None:
-    """End a run.json that its own process could not (it died): status, error, end time."""
-    from datetime import datetime, timezone
-
-    from litlab.tracking import manifest
-
-    data = manifest.read(run_dir)
-    now = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
-    data.update(status=status, error=error, end_time=now)
-    write_text(Path(run_dir) / manifest.FILENAME, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def check_trial_devices(cfg: DictConfig) -> None:
@@ -424,7 +411,7 @@ def trial_rows(study) -> list[results.TrialRow]:
     return out
 
 
-def write_results(sweep: Sweep, study) -> Path:
+def write_study_results(sweep: Sweep, study) -> Path:
     """The study's results table in the sweep dir (``results.write_results``); results.md's path."""
     mode = "max" if sweep.direction == "maximize" else "min"
     return results.write_results(trial_rows(study), sweep.dir, sweep.metric, mode)

@@ -7,6 +7,7 @@ import csv
 from lightning.pytorch.loggers import CSVLogger as _LightningCSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
+from typing_extensions import override
 
 
 class _AppendingWriter(ExperimentWriter):
@@ -18,9 +19,11 @@ class _AppendingWriter(ExperimentWriter):
     "dict contains fields not in fieldnames".
     """
 
+    @override
     def _check_log_dir_exists(self) -> None:
         pass  # an existing metrics.csv is this run's, from before a resume: keep it
 
+    @override
     def _record_new_keys(self) -> set[str]:
         if self._fs.isfile(self.metrics_file_path):
             with self._fs.open(self.metrics_file_path, "r", newline="") as f:
@@ -32,6 +35,7 @@ class _AppendingWriter(ExperimentWriter):
 class CSVLogger(_LightningCSVLogger):
     """``lightning.pytorch.loggers.CSVLogger`` whose ``metrics.csv`` survives resumes."""
 
+    @override
     @property
     @rank_zero_experiment
     def experiment(self) -> ExperimentWriter:

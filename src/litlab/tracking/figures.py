@@ -7,6 +7,7 @@ from pathlib import Path
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
+from typing_extensions import override
 
 
 class Figures(Callback):
@@ -19,6 +20,7 @@ class Figures(Callback):
         self.dpi = dpi
         self.saved: list[Path] = []
 
+    @override
     @rank_zero_only
     def on_test_end(self, trainer, pl_module) -> None:
         make = getattr(pl_module, "figures", None)

@@ -33,6 +33,14 @@ def read(run_dir: str | Path) -> dict:
         return {}
 
 
+def mark(run_dir: str | Path, status: str, error: str | None) -> None:
+    """End the run.json of a run whose own process could not (it was killed, or its DDP ranks
+    were stopped): its status, its error, the end time."""
+    data = read(run_dir)
+    data.update(status=status, error=error, end_time=_now())
+    write_text(Path(run_dir) / FILENAME, json.dumps(data, indent=2, default=str) + "\n")
+
+
 class Manifest:
     """Use as ``with Manifest(run_dir, provenance.gather()) as m: ... m.update(...)``.
 

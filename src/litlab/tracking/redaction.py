@@ -10,6 +10,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
+from typing_extensions import override
 
 REDACTED = "<redacted>"
 # Whole words of a name (``hf_token``, ``api_key``; not ``max_tokens`` or ``monkey``) ...
@@ -80,6 +81,7 @@ def redact_overrides(overrides: list[str]) -> list[str]:
 class RedactFilter(logging.Filter):
     """Hydra prints each job's overrides (``#0 : db.password=...``): hide the secrets first."""
 
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         clean = redact_text(message)
@@ -93,6 +95,7 @@ class RedactHydraFiles(Callback):
     rewrites those files with the secrets hidden as soon as it starts (registered in
     configs/hydra/default.yaml)."""
 
+    @override
     def on_job_start(self, config, **kwargs: Any) -> None:
         hydra = config.hydra
         if hydra.output_subdir is not None:
@@ -102,6 +105,7 @@ class RedactHydraFiles(Callback):
         if str(hydra.mode) == "RunMode.MULTIRUN":
             redact_yaml(Path(hydra.sweep.dir) / "multirun.yaml")
 
+    @override
     def on_multirun_end(self, config, **kwargs: Any) -> None:
         redact_yaml(Path(config.hydra.sweep.dir) / "multirun.yaml")
 
