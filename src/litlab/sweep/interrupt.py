@@ -26,6 +26,7 @@ state = _State()
 
 
 def requested() -> bool:
+    """Whether Ctrl+C (or SIGTERM) asked the sweep to stop."""
     return state.requested is not None
 
 
@@ -50,6 +51,8 @@ def _handle(signum, frame) -> None:
 
 @contextmanager
 def stop_on_signal(children: list[subprocess.Popen] | None = None) -> Iterator[None]:
+    """While inside: Ctrl+C or SIGTERM asks to stop (passed on to ``children``) instead of
+    killing the process mid-trial; the previous handlers come back after."""
     saved = {s: signal.getsignal(s) for s in _SIGNALS}
     state.requested, state.children = None, children if children is not None else []
     for s in _SIGNALS:

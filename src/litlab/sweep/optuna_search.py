@@ -165,6 +165,7 @@ class _ReapDeadTrial:
 
 
 def check_trial_devices(cfg: DictConfig) -> None:
+    """Refuse DDP trials before any study exists: trials run inside this process."""
     strategy = str(cfg.trainer.get("strategy", ""))
     if strategy.startswith("ddp") and cfg.trainer.get("devices") not in (1, "1"):
         raise LitlabError(
@@ -255,6 +256,7 @@ def _group(cfg: DictConfig, name: str) -> list[str]:
 
 
 def objective(sweep: Sweep):
+    """Optuna's objective: one litlab run per trial, its metric the trial's value."""
     import optuna
     from optuna_integration import PyTorchLightningPruningCallback
 

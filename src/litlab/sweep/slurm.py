@@ -127,6 +127,9 @@ def _apply(node: Any, before: Any, after: Any) -> None:
 
 
 class SlurmLauncher(_PluginLauncher):
+    """Hydra's submitit SLURM launcher, made to keep secrets off the job files, ask for
+    GPUs only for GPU trainers, and say what the queue is doing while it waits."""
+
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.command: list[str] = []

@@ -72,6 +72,7 @@ class Param:
 
 
 def range_values(low: float, high: float, step: float | None, integer: bool) -> list:
+    """``low, low + step, ..., high`` (integers if ``integer``)."""
     n = round((high - low) / (step or 1)) + 1
     values = [low + i * (step or 1) for i in range(n)]
     return [int(v) for v in values] if integer else [round(v, 12) for v in values]
@@ -129,6 +130,7 @@ def parse_param(key: str, expr: Any) -> Param:
 
 
 def parse_space(params: Mapping[str, Any] | None) -> list[Param]:
+    """``hparams_search.params`` as a list of ``Param``; an empty space is refused."""
     if not params:
         raise LitlabError(
             "The search space is empty: give hparams_search.params, e.g. "
@@ -169,4 +171,5 @@ def format_value(v: Scalar) -> str:
 
 
 def override(key: str, value: Scalar) -> str:
+    """``key=value`` as Hydra reads it back (``format_value``)."""
     return f"{key}={format_value(value)}"

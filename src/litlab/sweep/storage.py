@@ -81,6 +81,8 @@ def is_race(err: BaseException) -> bool:
 
 
 def retry_races(make: Callable[[], T], attempts: int = 8) -> T:
+    """``make()``, tried again when it lost a race with another worker creating the same
+    table or study."""
     for attempt in range(attempts):
         try:
             return make()

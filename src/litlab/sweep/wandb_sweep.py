@@ -18,6 +18,7 @@ _METHODS = {"TPESampler": "bayes", "GPSampler": "bayes", "GridSampler": "grid"}
 
 
 def sweep_config(sweep: Sweep) -> dict[str, Any]:
+    """The W&B sweep config for this space: method, metric, parameters and the command."""
     hs = sweep.cfg.hparams_search
     sampler = str((hs.get("sampler") or {}).get("_target_", "")).rsplit(".", 1)[-1]
     method = _METHODS.get(sampler, "random")
@@ -46,6 +47,7 @@ def sweep_config(sweep: Sweep) -> dict[str, Any]:
 
 
 def write(sweep: Sweep, path: str | Path) -> Path:
+    """Write the W&B sweep config to ``path`` as YAML; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
