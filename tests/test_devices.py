@@ -8,14 +8,17 @@ does on a real GPU (see ``tests/fake_cuda.py``); the real-GPU versions are in ``
 from functools import partial
 from io import BytesIO
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
-from litlab.tracking import plots
 from litlab.config import to_plain
+from litlab.models import ImageClassifier
 from litlab.models.base import build_optimizer
 from litlab.run.build import build_all
+from litlab.tracking import plots
 from tests.conftest import SMALL_MNIST
 from tests.fake_cuda import fake_cuda
 
@@ -25,6 +28,7 @@ TASKS = {
     "logistic": ["experiment=logistic"],
     "mlp_classifier": ["experiment=logistic", "model=mlp_classifier"],
     "mnist": ["experiment=mnist", *SMALL_MNIST],
+    "mnist_seed": ["experiment=mnist_seed", *SMALL_MNIST],
 }
 
 
@@ -72,9 +76,32 @@ def test_plots_take_gpu_and_half_precision_tensors():
         images = torch.zeros(4, 28, 28, dtype=torch.uint8).cuda()
         labels = torch.tensor([1, 2, 3, 4]).cuda()
         grid = plots.digit_grid(images, labels, labels, "digits")
+        colour = plots.image_grid(torch.rand(4, 3, 40, 30).cuda(), labels, labels, "colour")
         matrix = plots.confusion_matrix(torch.eye(3, dtype=torch.long).cuda(), "cm")
-        for f in (fig, grid, matrix):
+        for f in (fig, grid, colour, matrix):
             f.savefig(BytesIO(), format="png")
+
+
+class PlainImages(L.LightningDataModule):
+    """Not a TensorDataModule: a torch DataLoader on the CPU, as most LightningDataModules."""
+
+    def test_dataloader(self):
+        x = torch.randint(0, 256, (30, 1, 16, 16), dtype=torch.uint8)
+        return DataLoader(TensorDataset(x, torch.arange(30) % 4), batch_size=8)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        x, y = batch
+        return x.float() / 255, y
+
+
+def test_figures_of_a_plain_datamodule_with_the_model_on_the_gpu():
+    model = ImageClassifier(channels=[4], stem=0, image_size=16, num_classes=4)
+    with fake_cuda() as gpu:
+        model.to("cuda:0")
+        x, y, out = model.predict_split(PlainImages())
+        assert not any(gpu.on_gpu(t) for t in (x, y, out)) and x.dtype == torch.uint8
+        for fig in model.figures(PlainImages()).values():
+            fig.savefig(BytesIO(), format="png")
 
 
 def test_data_copied_to_the_gpu_comes_back_when_the_run_ends(cfg_for):

@@ -1,7 +1,16 @@
 from litlab.models.base import LitTask
-from litlab.models.classification import BinaryClassifier
+from litlab.models.classification import BinaryClassifier, MulticlassClassifier
+from litlab.models.image import ImageClassifier
 from litlab.models.mnist_cnn import MNISTClassifier
 from litlab.models.regression import PolynomialRegression
 from litlab.models.seed_cnn import SeedCNN
 
-__all__ = ["BinaryClassifier", "LitTask", "MNISTClassifier", "PolynomialRegression", "SeedCNN"]
+__all__ = [
+    "BinaryClassifier",
+    "ImageClassifier",
+    "LitTask",
+    "MNISTClassifier",
+    "MulticlassClassifier",
+    "PolynomialRegression",
+    "SeedCNN",
+]

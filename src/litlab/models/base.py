@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+import inspect
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
+from lightning.pytorch.utilities.parsing import collect_init_args
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
+from typing_extensions import override
 
 from litlab import LitlabError
 
@@ -19,6 +25,9 @@ NONFINITE_ADVICE = (
     "Lower model.optimizer.lr, set trainer.gradient_clip_val=1.0, or check the data; the last "
     "good checkpoint (if any) is in the run's checkpoints/ folder."
 )
+# Never hyperparameters: factories, rebuilt from the config, not from the checkpoint.
+NOT_HPARAMS = ("optimizer", "scheduler")
+_PLAIN = (type(None), bool, int, float, str)
 # Scheduler state that follows from the run's length, which a resume may change.
 _LENGTH_STATE = {
     torch.optim.lr_scheduler.OneCycleLR: ("total_steps", "_schedule_phases"),
@@ -30,11 +39,31 @@ _LENGTH_ARG = {
 }
 
 
+def is_plain(value) -> bool:
+    """Whether ``value`` is plain data (None, bool, int, float, str, and lists, tuples and
+    string-keyed dicts of those): what a ``weights_only=True`` checkpoint load accepts."""
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and is_plain(v) for k, v in value.items())
+    return False
+
+
+def _plain(value):
+    """OmegaConf containers (a model built in code from a config node) as plain lists/dicts."""
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
 class LitTask(L.LightningModule):
     """Subclasses set ``self.net``, ``self.loss_fn`` and call ``self.add_metrics(...)``.
 
-    ``optimizer`` and ``scheduler`` are factories (Hydra ``_partial_: true``) and are kept out of
-    the hyperparameters, so checkpoints hold only plain values and load with ``weights_only=True``.
+    ``optimizer`` and ``scheduler`` are factories (Hydra ``_partial_: true``). A bare
+    ``self.save_hyperparameters()`` keeps them, and any other value that is not plain data,
+    out of the hyperparameters, so checkpoints load with ``weights_only=True``.
     """
 
     net: nn.Module
@@ -61,6 +90,36 @@ class LitTask(L.LightningModule):
             setattr(self, f"{stage}_loss", MeanMetric(nan_strategy="disable"))
             setattr(self, f"{stage}_metrics", metrics and metrics.clone(prefix=f"{stage}/"))
 
+    @override
+    def save_hyperparameters(
+        self,
+        *args,
+        ignore: Sequence[str] | str | None = None,
+        frame=None,
+        logger: bool = True,
+    ) -> None:
+        """Lightning's ``save_hyperparameters``, leaving out ``optimizer``, ``scheduler`` and
+        every value that is not plain data (modules, callables, tensors): a checkpoint holding
+        one would no longer load with ``weights_only=True``."""
+        # Lightning reads the constructor's arguments from the caller's frame, not this one.
+        frame = frame or inspect.currentframe().f_back
+        ignore = [ignore] if isinstance(ignore, str) else list(ignore or [])
+        given: dict = {}
+        for level in collect_init_args(frame, [], classes=(L.LightningModule,)):
+            given.update(level)
+        # Named up front, so Lightning does not warn about the modules it would otherwise keep.
+        ignore += [k for k, v in given.items() if k in NOT_HPARAMS or not is_plain(_plain(v))]
+        super().save_hyperparameters(*args, ignore=ignore, frame=frame, logger=logger)
+        # What came in another way (a dict passed as ``args``) is checked here.
+        for key, value in list(self._hparams.items()):
+            value = _plain(value)
+            if key in NOT_HPARAMS or not is_plain(value):
+                del self._hparams[key]
+            else:
+                self._hparams[key] = value
+        self._hparams_initial = copy.deepcopy(self._hparams)
+
+    @override
     def __setattr__(self, name: str, value) -> None:
         # Lightning sets _current_fx_name around every hook, ~50 times a step; nn.Module's
         # parameter and submodule checks on each cost more than a tiny model's whole step.
@@ -69,6 +128,7 @@ class LitTask(L.LightningModule):
         else:
             super().__setattr__(name, value)
 
+    @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
@@ -100,6 +160,7 @@ class LitTask(L.LightningModule):
         loss.reset()
         self.log_dict(values, prog_bar=True)
 
+    @override
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, "train")
         self._nonfinite_steps.add_(~torch.isfinite(loss.detach()))
@@ -107,9 +168,11 @@ class LitTask(L.LightningModule):
             self.log("train/loss_step", loss.detach(), prog_bar=True)
         return loss
 
+    @override
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val")
 
+    @override
     def test_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "test")
 
@@ -127,6 +190,7 @@ class LitTask(L.LightningModule):
             return {"prediction": out.reshape(len(out))}
         return {f"prediction_{i}": out[:, i] for i in range(out.shape[-1])}
 
+    @override
     def predict_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         return self.prediction_columns(self(batch[0]))
 
@@ -137,24 +201,31 @@ class LitTask(L.LightningModule):
         return {}
 
     @torch.no_grad()
-    def predict_split(self, datamodule, split: str = "test", batch_size: int = 1000):
+    def predict_split(self, datamodule: L.LightningDataModule, split: str = "test"):
         """``(x, y, outputs)`` of a whole split, all three on the CPU, ready for numpy.
 
-        ``x`` as stored (e.g. uint8 images); the model sees it after the datamodule's
-        ``on_after_batch_transfer``, as in training. The split may live on the GPU (the
-        datamodule copies small data sets there once); batches go to the model's device.
+        Reads the datamodule's own ``<split>_dataloader()`` (``split``: train, val or test), so
+        any LightningDataModule works. ``x`` is as the loader yields it (e.g. uint8 images); the
+        model sees each batch moved to its device and passed through the datamodule's
+        ``on_after_batch_transfer``, as in training. ``outputs`` are float32. Under DDP a
+        ``TensorDataModule`` gives each rank its share, so rank 0's pictures show its share.
         """
-        x, y = datamodule.splits[split]
+        loader = getattr(datamodule, f"{split}_dataloader")()
         was_training = self.training
         self.eval()
-        outs = []
-        for i in range(0, len(x), batch_size):
-            batch = (x[i : i + batch_size].to(self.device), y[i : i + batch_size].to(self.device))
-            inputs, _ = datamodule.on_after_batch_transfer(batch, 0)
-            outs.append(self(inputs).float().cpu())
-        self.train(was_training)
-        return x.cpu(), y.cpu(), torch.cat(outs)
+        xs, ys, outs = [], [], []
+        try:
+            for batch in loader:
+                moved = move_data_to_device(batch, self.device)
+                inputs = datamodule.on_after_batch_transfer(moved, 0)[0]
+                outs.append(self(inputs).float().cpu())
+                xs.append(batch[0].cpu())
+                ys.append(batch[1].cpu())
+        finally:
+            self.train(was_training)
+        return torch.cat(xs), torch.cat(ys), torch.cat(outs)
 
+    @override
     def on_train_epoch_start(self) -> None:
         # Randomness (dropout, augmentation) becomes a function of (seed, epoch, rank), so a run
         # resumed at an epoch boundary continues exactly like the uninterrupted one.
@@ -163,12 +234,15 @@ class LitTask(L.LightningModule):
             base = self._base_seed = torch.initial_seed()
         torch.manual_seed((base * 1_000_003 + self.current_epoch * 1009 + self.global_rank) % 2**63)
 
+    @override
     def on_validation_epoch_end(self) -> None:
         self._log_epoch("val")
 
+    @override
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
 
+    @override
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
         # One host sync per epoch instead of one per step.
@@ -179,6 +253,7 @@ class LitTask(L.LightningModule):
                 f"{self.current_epoch}. {NONFINITE_ADVICE}"
             )
 
+    @override
     def configure_optimizers(self):
         optimizer = build_optimizer(self.optimizer_factory, self.parameters())
         if self.scheduler_factory is None:
@@ -207,6 +282,7 @@ class LitTask(L.LightningModule):
             self.scheduler_factory, steps, self.scheduler_interval, self.trainer.max_epochs
         )
 
+    @override
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # A resume may train longer than the run it continues (trainer.max_epochs raised): the
         # schedule takes the new length, computed in configure_optimizers, and only the rest of

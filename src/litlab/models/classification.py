@@ -1,11 +1,12 @@
-"""Binary classification of 2-D points: logistic regression, or one hidden layer."""
+"""Classifiers: binary (logistic regression, or one hidden layer) and the shared base of every
+multiclass one, with the pictures all of them draw (a confusion matrix and the mistakes)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
-from torchmetrics.classification import BinaryAccuracy
+from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy
 
 from litlab.models.base import LitTask
 
@@ -15,7 +16,7 @@ class BinaryClassifier(LitTask):
 
     def __init__(self, in_features: int = 2, hidden_size: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.save_hyperparameters()
         if hidden_size:
             self.net = nn.Sequential(
                 nn.Linear(in_features, hidden_size), nn.ReLU(), nn.Linear(hidden_size, 1)
@@ -55,3 +56,68 @@ class BinaryClassifier(LitTask):
             prob = self(grid).float().sigmoid().cpu().reshape(xx.shape)
         title = f"test accuracy {acc:.2%}"
         return {"decision_boundary": decision_boundary(x, y, xx, yy, prob, title)}
+
+
+class MulticlassClassifier(LitTask):
+    """Cross-entropy on ``num_classes`` logits: accuracy, the argmax class and the class
+    probabilities as predictions, and ``classifier_figures`` as pictures. Subclasses set
+    ``self.net`` (images in, logits out)."""
+
+    def __init__(self, num_classes: int = 10, label_smoothing: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
+        self.add_metrics(
+            # argmax labels are always valid: skip the per-step input checks (torch.unique).
+            MetricCollection(
+                {"acc": MulticlassAccuracy(num_classes, average="micro", validate_args=False)}
+            )
+        )
+
+    def loss_fn(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+
+    def predictions(self, out: torch.Tensor) -> torch.Tensor:
+        return out.argmax(-1)
+
+    output_meaning = "one logit per class: softmax gives the class probabilities, argmax the class"
+
+    def prediction_columns(self, out: torch.Tensor) -> dict[str, torch.Tensor]:
+        probs = out.float().softmax(-1)
+        columns = {f"prob_{i}": probs[:, i] for i in range(probs.shape[-1])}
+        return {"prediction": out.argmax(-1), **columns}
+
+    def figures(self, datamodule, count: int = 32) -> dict:
+        return classifier_figures(*self.predict_split(datamodule, "test"), count=count)
+
+
+def classifier_figures(
+    x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor, count: int = 32
+) -> dict:
+    """A confusion matrix and a grid of the test mistakes, for any classifier's ``(x, y,
+    logits)`` on the CPU (``LitTask.predict_split``). The grid needs ``x`` to be images (any
+    size, grey or colour); other inputs get the matrix alone."""
+    from litlab.tracking.plots import confusion_matrix, image_grid, is_image_batch
+
+    pred = logits.argmax(-1)
+    y = y.reshape(len(pred)).long()
+    k = logits.shape[-1]
+    matrix = torch.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+    wrong = pred != y
+    figures = {
+        "confusion_matrix": confusion_matrix(
+            matrix, f"test accuracy {1 - wrong.float().mean():.2%}"
+        )
+    }
+    if not is_image_batch(x):
+        return figures
+    # The mistakes first, most confident first; if there are fewer than `count`, the least
+    # confident right answers fill the grid.
+    confidence = logits.softmax(-1).max(-1).values
+    order = torch.argsort(torch.where(wrong, 2 + confidence, 1 - confidence), descending=True)
+    shown = order[:count]
+    title = f"{int(wrong.sum())} of {len(y)} test images misclassified"
+    if wrong.sum() < count:
+        title += " (then the least confident right answers)"
+    figures["misclassified"] = image_grid(x[shown], pred[shown], y[shown], title)
+    return figures

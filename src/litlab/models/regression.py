@@ -24,7 +24,7 @@ class PolynomialRegression(LitTask):
 
     def __init__(self, degree: int = 1, **kwargs):
         super().__init__(**kwargs)
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.save_hyperparameters()
         self.net = nn.Sequential(PowerFeatures(degree), nn.Linear(degree, 1))
         self.loss_fn = nn.functional.mse_loss
         self.add_metrics(None)  # the MSE loss is the metric

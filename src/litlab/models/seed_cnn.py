@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy
 
 from litlab import LitlabError
-from litlab.models.base import LitTask
-from litlab.models.mnist_cnn import MNISTClassifier
+from litlab.models.classification import MulticlassClassifier
 
 
 class Shrink(nn.Module):
@@ -37,11 +34,17 @@ class Shrink(nn.Module):
         )
 
 
-def seed_net(image_size: int = 8, channels: tuple[int, int] = (32, 64), num_classes: int = 10):
+def seed_net(
+    image_size: int = 8,
+    channels: tuple[int, int] = (32, 64),
+    num_classes: int = 10,
+    in_channels: int = 1,
+):
+    """Shrink to ``image_size``, two unpadded 3x3 convs with ReLU, one linear layer."""
     side = image_size - 4  # each unpadded 3x3 convolution takes one pixel off every border
     return nn.Sequential(
         Shrink(image_size),
-        nn.Conv2d(1, channels[0], 3),
+        nn.Conv2d(in_channels, channels[0], 3),
         nn.ReLU(),
         nn.Conv2d(channels[0], channels[1], 3),
         nn.ReLU(),
@@ -50,8 +53,9 @@ def seed_net(image_size: int = 8, channels: tuple[int, int] = (32, 64), num_clas
     )
 
 
-class SeedCNN(LitTask):
-    """The tutorial's network as a litlab task: cross-entropy, accuracy, MNIST pictures.
+class SeedCNN(MulticlassClassifier):
+    """The tutorial's network as a litlab task: cross-entropy, accuracy, and the pictures and
+    prediction rows of every classifier (``MulticlassClassifier``).
 
     The tutorial ends in ``log_softmax`` and trains with ``NLLLoss``; returning logits and using
     ``cross_entropy`` computes the same loss in one numerically safer step.
@@ -62,25 +66,11 @@ class SeedCNN(LitTask):
         image_size: int = 8,
         channels: tuple[int, int] = (32, 64),
         num_classes: int = 10,
+        in_channels: int = 1,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        super().__init__(num_classes=num_classes, **kwargs)
+        self.save_hyperparameters()
         if image_size < 5:
             raise LitlabError(f"model.image_size={image_size}: two 3x3 convs need 5 or more.")
-        self.net = seed_net(image_size, tuple(channels), num_classes)
-        self.loss_fn = nn.functional.cross_entropy
-        self.add_metrics(
-            MetricCollection(
-                {"acc": MulticlassAccuracy(num_classes, average="micro", validate_args=False)}
-            )
-        )
-
-    def predictions(self, out: torch.Tensor) -> torch.Tensor:
-        return out.argmax(-1)
-
-    # The same pictures as the default MNIST model: a confusion matrix and the mistakes.
-    figures = MNISTClassifier.figures
-    # ... and the same prediction rows: the class and its probabilities.
-    output_meaning = MNISTClassifier.output_meaning
-    prediction_columns = MNISTClassifier.prediction_columns
+        self.net = seed_net(image_size, tuple(channels), num_classes, in_channels)

@@ -90,34 +90,63 @@ def confusion_matrix(matrix: torch.Tensor, title: str) -> Figure:
     return fig
 
 
-def digit_grid(
+def is_image_batch(x: torch.Tensor) -> bool:
+    """Whether ``x`` looks like a batch of images: ``[N, H, W]``, ``[N, C, H, W]`` or
+    ``[N, H, W, C]`` with 1, 3 or 4 channels."""
+    if x.dim() == 3:
+        return min(x.shape[1:]) > 1
+    return x.dim() == 4 and (x.shape[1] in (1, 3, 4) or x.shape[-1] in (1, 3, 4))
+
+
+def _as_tiles(images: torch.Tensor) -> np.ndarray:
+    """``[N, H, W]`` (grey) or ``[N, H, W, 3|4]`` (colour, in [0, 1]) for ``imshow``."""
+    if images.dim() == 4:
+        channels_first = images.shape[1] in (1, 3, 4) and images.shape[-1] not in (1, 3, 4)
+        images = images.permute(0, 2, 3, 1) if channels_first else images
+        images = images[..., 0] if images.shape[-1] == 1 else images
+    tiles = images.float()
+    if images.dim() == 4:  # colour: imshow takes it as given, so it must be in [0, 1]
+        if images.dtype == torch.uint8:
+            tiles = tiles / 255
+        elif len(tiles):
+            tiles = (tiles - tiles.min()) / (tiles.max() - tiles.min()).clamp_min(1e-12)
+    return tiles.numpy()
+
+
+def image_grid(
     images: torch.Tensor, predicted: torch.Tensor, true: torch.Tensor, title: str, cols: int = 8
 ) -> Figure:
-    """Small grey images, each labelled with what the model said and what it was (red: wrong).
+    """Small images, each labelled with what the model said and what it was (red: wrong).
 
-    One montage on one axes, not one axes per image: matplotlib lays out and renders every axes
-    on its own, and 32 of them took over a second, longer than the rest of a run's pictures.
+    Images of any size, grey (``[N, H, W]``, ``[N, 1, H, W]``) or colour (``[N, 3, H, W]``,
+    ``[N, H, W, 3]``). One montage on one axes, not one axes per image: matplotlib lays out
+    and renders every axes on its own, and 32 of them took over a second, longer than the rest
+    of a run's pictures.
     """
     images, predicted, true = _host(images, predicted, true)
-    n, (h, w) = len(images), tuple(images.shape[1:3]) if len(images) else (28, 28)
+    tiles = _as_tiles(images) if len(images) else np.zeros((0, 28, 28))
+    n, (h, w), colour = len(tiles), tiles.shape[1:3], tiles.shape[3:]
     rows = max(1, -(-n // cols))
-    gap_x, gap_y = 4, 9  # pixels between tiles; the gap above each holds its label
-    canvas = np.full((rows * (h + gap_y), cols * (w + gap_x) - gap_x), np.nan)
+    # Pixels between tiles; the gap above each holds its label, so it grows with the tiles.
+    gap_x, gap_y = max(4, w // 7), max(9, h // 3)
+    canvas = np.full((rows * (h + gap_y), cols * (w + gap_x) - gap_x, *colour), np.nan)
     for i in range(n):
         r, c = divmod(i, cols)
         top, left = r * (h + gap_y) + gap_y, c * (w + gap_x)
-        canvas[top : top + h, left : left + w] = images[i].float().numpy()
+        canvas[top : top + h, left : left + w] = tiles[i]
+    if colour:
+        canvas = np.nan_to_num(canvas, nan=1.0)  # white between colour tiles too
     fig = Figure(figsize=(cols * 1.1, rows * 1.3 + 0.4), layout="constrained")
     ax = fig.add_subplot()
     ax.axis("off")
     gray = matplotlib.colormaps["gray"].with_extremes(bad="white")
-    ax.imshow(canvas, cmap=gray, interpolation="nearest")
+    ax.imshow(canvas, cmap=None if colour else gray, interpolation="nearest")
     for i in range(n):
         r, c = divmod(i, cols)
         p, t = int(predicted[i]), int(true[i])
         ax.text(
             c * (w + gap_x) + w / 2,
-            r * (h + gap_y) + gap_y - 1.5,
+            r * (h + gap_y) + gap_y - gap_y / 6,
             f"pred {p} / true {t}",
             ha="center",
             va="bottom",
@@ -126,6 +155,9 @@ def digit_grid(
         )
     fig.suptitle(title)
     return fig
+
+
+digit_grid = image_grid  # its name when it drew MNIST digits only
 
 
 def to_rgb(fig: Figure) -> np.ndarray:
