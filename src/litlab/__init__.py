@@ -7,6 +7,18 @@ class LitlabError(Exception):
     """A mistake the user can fix: the CLI prints its message alone, without a traceback."""
 
 
+class Interrupted(SystemExit):
+    """Ctrl+C (or SIGTERM) stopped the run; it is recorded ``interrupted`` and can be resumed.
+
+    A ``SystemExit`` with the shell's status for SIGINT, 130: Hydra's multirun lets it through,
+    so a grid stops too instead of starting its next job.
+    """
+
+    def __init__(self, run_dir: str):
+        super().__init__(130)
+        self.run_dir = run_dir
+
+
 def first_line(err: BaseException | str) -> str:
     """An error as one line, for messages that must fit on one: ``ValueError: bad value``.
 

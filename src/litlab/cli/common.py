@@ -10,19 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from litlab import LitlabError
-
-
-class Interrupted(SystemExit):
-    """Ctrl+C (or SIGTERM) stopped the run; it is recorded ``interrupted`` and can be resumed.
-
-    A ``SystemExit`` with the shell's status for SIGINT, 130: Hydra's multirun lets it through,
-    so a grid stops too instead of starting its next job.
-    """
-
-    def __init__(self, run_dir: str):
-        super().__init__(130)
-        self.run_dir = run_dir
+from litlab import Interrupted, LitlabError
 
 
 @contextmanager

@@ -15,8 +15,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from typing_extensions import override
 
-from litlab import LitlabError
-from litlab.cli.common import Interrupted
+from litlab import Interrupted, LitlabError
 from litlab.config import check_config, to_plain
 from litlab.config.values import seed_for_numpy
 from litlab.files import write_text

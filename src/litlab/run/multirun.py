@@ -24,7 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, read_write
 
-from litlab import LitlabError, first_line
+from litlab import Interrupted, LitlabError, first_line
 
 # What Lightning's launcher sets in the launching process (``_call_children_scripts``).
 _DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
@@ -115,7 +115,6 @@ def needs_own_process(cfg: DictConfig) -> bool:
 
 def run_job_apart(cfg: DictConfig) -> float | None:
     """This job as ``python -m litlab.cli.train <its overrides>`` in its own dir; its objective."""
-    from litlab.cli.common import Interrupted
     from litlab.tracking import manifest
 
     hydra = HydraConfig.get()
