@@ -35,11 +35,11 @@ ZERO_OK = {
     "seed", "slope", "intercept", "low", "high", "centers", "noise_std", "weight_decay",
     "dropout", "label_smoothing", "stem", "min_epochs", "patience", "min_delta", "refresh_rate",
     "max_depth", "num_sanity_val_steps", "overfit_batches", "limit_test_batches",
-    "gradient_clip_val", "save_top_k",
+    "gradient_clip_val", "save_top_k", "mean",
 }  # fmt: skip
 MINUS_ONE_OK = {
     "seed", "slope", "intercept", "low", "high", "centers", "min_delta", "max_steps",
-    "devices", "save_top_k", "max_depth", "num_sanity_val_steps",
+    "devices", "save_top_k", "max_depth", "num_sanity_val_steps", "mean",
 }  # fmt: skip
 # Right or wrong depending on the experiment (validation needed by a monitored val/ metric).
 # And where Lightning is the judge, when the trainer is built (all CPUs is not a CPU device count).

@@ -81,3 +81,13 @@ def test_eval_refuses_a_bad_batch_size_in_one_line(cfg_for, tmp_path):
         cfg = compose_config([f"ckpt_path={path}", f"batch_size={bad}"], tmp_path / "eval", "eval")
         with pytest.raises(LitlabError, match=r"^data.eval_batch_size=\S+ is not allowed"):
             evaluate(cfg)
+
+
+def test_a_seed_fixes_the_initial_weights(cfg_for):
+    """The model is built after seeding: the same seed starts from the same weights."""
+    from litlab.run import plan
+
+    args = ["experiment=logistic", "model=mlp_classifier", "logger=none", "trainer=cpu"]
+    first, again, other = (plan(cfg_for(*args, f"seed={s}")).model.state_dict() for s in (0, 0, 1))
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)

@@ -87,9 +87,11 @@ RULES: dict[str, Rule] = {
     "slope": FINITE,
     "intercept": FINITE,
     "centers": FINITE,
+    "mean": FINITE,  # data.normalize (ImageDataModule checks std > 0 itself)
     # models
     "degree": COUNT,
     "in_features": COUNT,
+    "in_channels": COUNT,
     "hidden_size": _int(1, null=True),
     "num_classes": _int(2),
     "channels": COUNT,

@@ -1,4 +1,4 @@
-"""``litlab-train``'s run, in the order it happens: check, build, record, seed, fit, test, report,
+"""``litlab-train``'s run, in the order it happens: check, seed, build, record, fit, test, report,
 close. Each phase is logged to the run's ``train.log``."""
 
 from __future__ import annotations
@@ -89,6 +89,8 @@ def plan(cfg: DictConfig, callbacks: Sequence = ()) -> Plan:
         previous = run_record.read(cfg.paths.output_dir)
     plain = redaction.redact(to_plain(cfg))
     source = redaction.redact(OmegaConf.to_container(cfg, resolve=False))
+    # Before anything is built: the model's initial weights come from the seed too.
+    L.seed_everything(seed_for_numpy(cfg.seed), workers=True, verbose=False)
     extra = [*callbacks, DataSizes()]
     datamodule, model, trainer = build_all(cfg, plain, previous.get("wandb"), extra, source)
     if found:
@@ -114,7 +116,6 @@ def _run(p: Plan, record: run_record.Manifest) -> Run:
     if planned := wandb_run.planned_run(trainer.loggers, p.plain.get("logger")):
         record.update(wandb=planned)
     _save_config(p.plain, cfg.paths.output_dir)
-    L.seed_everything(seed_for_numpy(cfg.seed), workers=True, verbose=False)
     status, metrics, ckpts = "failed", {}, {}
     try:
         for lg in trainer.loggers:
