@@ -80,6 +80,26 @@ def test_csv_experiment_writer_hooks_litlab_overrides_exist():
     assert CSVLogger(save_dir=".")._experiment is None
 
 
+def test_lightning_keeps_hyperparameters_where_littask_filters_them():
+    """LitTask.save_hyperparameters reads the constructor's arguments with Lightning's
+    ``collect_init_args`` and drops what is not plain data from ``_hparams`` and
+    ``_hparams_initial`` after Lightning filled them."""
+    import inspect
+
+    import lightning as L
+    from lightning.pytorch.utilities.parsing import collect_init_args
+
+    class Task(L.LightningModule):
+        def __init__(self, width: int = 1):
+            super().__init__()
+            self.args = collect_init_args(inspect.currentframe(), [], (L.LightningModule,))
+            self.save_hyperparameters()
+
+    task = Task(width=3)
+    assert task.args == [{"width": 3}]
+    assert dict(task._hparams) == {"width": 3} == dict(task._hparams_initial)
+
+
 # --- Optuna -------------------------------------------------------------------------------------
 
 
