@@ -12,6 +12,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 from typing_extensions import override
 
+from litlab.files import write_text
+
 REDACTED = "<redacted>"
 # Whole words of a name (``hf_token``, ``api_key``; not ``max_tokens`` or ``monkey``) ...
 _SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "credentials"}
@@ -117,6 +119,4 @@ def redact_yaml(path: Path) -> None:
     data = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     clean = redact_overrides(data) if isinstance(data, list) else redact(data)
     if clean != data:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        OmegaConf.save(OmegaConf.create(clean), tmp)
-        os.replace(tmp, path)
+        write_text(path, OmegaConf.to_yaml(OmegaConf.create(clean)))
