@@ -7,13 +7,20 @@ from litlab.config import compose_config
 from litlab.run import fit_and_test
 from litlab.tracking.compare import read_runs, to_csv, to_frame
 
-QUIET = ["callbacks.progress_bar.refresh_rate=0"]
+# Every step logged, so run.json holds train/loss_step too (which the table leaves out).
+LOG_STEPS = ["callbacks.progress_bar.refresh_rate=0", "trainer.log_every_n_steps=1"]
 
 
 def test_compare_reads_many_runs_into_one_table(tmp_path, capsys):
     for seed in (0, 1):
         cfg = compose_config(
-            ["experiment=linear", "logger=none", "trainer.max_epochs=1", f"seed={seed}", *QUIET],
+            [
+                "experiment=linear",
+                "logger=none",
+                "trainer.max_epochs=1",
+                f"seed={seed}",
+                *LOG_STEPS,
+            ],
             output_dir=tmp_path / "runs" / f"seed{seed}",
         )
         fit_and_test(cfg)
@@ -23,6 +30,7 @@ def test_compare_reads_many_runs_into_one_table(tmp_path, capsys):
     assert rows[0]["test/loss"] != rows[1]["test/loss"]
     header = to_csv(rows).splitlines()[0].split(",")
     assert header[:6] == ["run_dir", "name", "status", "seed", "start_time", "overrides"]
+    assert not [h for h in header if h.endswith(("_step", "_epoch"))]  # final metrics only
     capsys.readouterr()  # the runs' own output
     compare_main([str(tmp_path / "runs" / "seed1")])
     out = capsys.readouterr().out.splitlines()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from litlab.tracking.manifest import FILENAME, read
+from litlab.tracking.report import final_metrics
 
 COLUMNS = ("run_dir", "name", "status", "seed", "start_time", "overrides")
 
@@ -55,7 +56,7 @@ def read_runs(paths: Iterable[str | Path], config_keys: Iterable[str] = ()) -> l
             "overrides": " ".join(m.get("overrides") or []),
         }
         row.update({key: _lookup(m.get("config") or {}, key) for key in config_keys})
-        row.update(m.get("metrics") or {})
+        row.update(final_metrics(m.get("metrics") or {}))
         rows.append(row)
     return rows
 
