@@ -107,14 +107,14 @@ def plan(cfg: DictConfig, callbacks: Sequence = ()) -> Plan:
 
 def _run(p: Plan, record: run_record.Manifest) -> Run:
     cfg, trainer, model, datamodule = p.cfg, p.trainer, p.model, p.datamodule
+    planned = wandb_run.planned_run(trainer.loggers, p.plain.get("logger"))
     record.update(
         name=cfg.name,
         seed=cfg.seed,
         config=p.plain,
         resumed_from=str(p.resumed.path) if p.resumed else None,
+        **({"wandb": planned} if planned else {}),  # a resumed run keeps its earlier record
     )
-    if planned := wandb_run.planned_run(trainer.loggers, p.plain.get("logger")):
-        record.update(wandb=planned)
     _save_config(p.plain, cfg.paths.output_dir)
     status, metrics, ckpts = "failed", {}, {}
     try:
