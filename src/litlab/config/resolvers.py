@@ -47,9 +47,8 @@ def fast_precision(accelerator: str) -> str:
 
 def wandb_mode() -> str:
     """``${litlab_wandb_mode:}``: see ``litlab.tracking.wandb_run.wandb_mode``."""
-    from litlab.tracking.wandb_run import (
-        wandb_mode,  # imports Lightning: only once a config is resolved
-    )
+    # Imports Lightning: only once a config is resolved, never for --help.
+    from litlab.tracking.wandb_run import wandb_mode
 
     return wandb_mode()
 

@@ -96,11 +96,14 @@ def plan(cfg: DictConfig, callbacks: Sequence = ()) -> Plan:
     if found:
         _check_weights(model, found)
     _say("config checked: %s, seed %s, run dir %s", cfg.name, cfg.seed, cfg.paths.output_dir)
-    facts = {
-        **provenance.gather(),
-        "hardware": provenance.hardware(trainer),
-        "parameters": provenance.parameter_counts(model),
-    }
+    # Redacted here, once, as it goes to run.json and to wandb alike.
+    facts = redaction.redact(
+        {
+            **provenance.gather(),
+            "hardware": provenance.hardware(trainer),
+            "parameters": provenance.parameter_counts(model),
+        }
+    )
     _say("model built: %s, %s parameters", type(model).__name__, facts["parameters"]["total"])
     return Plan(cfg, plain, found, previous, datamodule, model, trainer, facts)
 
