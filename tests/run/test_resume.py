@@ -181,25 +181,3 @@ def test_csv_log_keeps_earlier_rows_on_resume_and_foreign_columns(cfg_for, tmp_p
     after = (run_dir / "csv" / "metrics.csv").read_text().splitlines()
     assert after[: len(lines)] == lines and len(after) > len(lines)
     assert csv_metrics(run_dir)["epoch"] == 3
-
-
-def test_a_checkpoint_from_before_the_regroup_resumes(cfg_for, tmp_path):
-    """Checkpoints written before the package was regrouped name the old class paths
-    (litlab.figures, litlab.loggers) in their config; they still resume."""
-    from litlab.run.checkpoints import KEY, MOVED
-
-    fit_and_test(cfg_for("experiment=linear", "logger=csv", "trainer.max_epochs=1"))
-    run_dir = tmp_path / "run"
-    old_names = {new: old for old, new in MOVED.items()}
-    for path in (run_dir / "checkpoints").glob("*.ckpt"):
-        ckpt = torch.load(path, weights_only=True)
-        text = json.dumps(ckpt[KEY])
-        for new, old in old_names.items():
-            text = text.replace(f'"{new}"', f'"{old}"')
-        assert "litlab.figures.Figures" in text and "litlab.loggers.CSVLogger" in text
-        ckpt[KEY] = json.loads(text)
-        torch.save(ckpt, path)
-    resumed = fit_and_test(cfg_for(f"ckpt_path={run_dir}", "trainer.max_epochs=2"))
-    assert resumed.trainer.current_epoch == 2
-    assert manifest(run_dir)["status"] == "finished"
-    assert (run_dir / "figures" / "fit.png").is_file()

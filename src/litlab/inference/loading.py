@@ -10,7 +10,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from litlab import LitlabError, first_line
-from litlab.run import checkpoints as checkpoint
+from litlab.run import checkpoints
 from litlab.run.build import build, build_saved_data
 
 
@@ -47,21 +47,21 @@ def load_run(
     data_dir: str | Path | None = None,
 ) -> Loaded:
     """``load``'s work, with the config and the checkpoint file it read."""
-    found = checkpoint.open_checkpoint(ckpt_path, prefer="best")
+    found = checkpoints.open_checkpoint(ckpt_path, prefer="best")
     saved = OmegaConf.create(found.config)
     model = build_model(saved, found)
     model.to(torch.device(map_location)).eval()
     return Loaded(model, build_saved_data(saved, data_dir), found.config, found.path)
 
 
-def build_model(saved: DictConfig, found: checkpoint.Found) -> L.LightningModule:
+def build_model(saved: DictConfig, found: checkpoints.Checkpoint) -> L.LightningModule:
     """The model the saved config describes, with the checkpoint's weights, never compiled."""
     if "compile" in saved.model:
         # Compiling pays off in training; loading must give a plain, exportable module.
         saved.model.compile = False
     model = build(saved.model, "model")
     try:
-        model.load_state_dict(found.ckpt["state_dict"])
+        model.load_state_dict(found.data["state_dict"])
     except RuntimeError as err:
         raise LitlabError(
             f"The weights in {found.path} do not fit the model its config describes "

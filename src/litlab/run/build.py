@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from litlab import LitlabError, first_line
-from litlab.run.checkpoints import AtomicCheckpointIO, SaveRunConfig
+from litlab.run.checkpoints import SaveRunConfig
 from litlab.tracking import wandb_run
 
 
@@ -52,11 +52,10 @@ def build_all(
     extra_callbacks: Sequence = (),
     source: dict | None = None,
 ) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
-    """The datamodule, model and trainer a config describes (plus callbacks given in code).
-
-    ``plain`` is the resolved, redacted config every checkpoint stores (``source`` the same
-    before resolving); ``previous_wandb`` the wandb run a resumed run continues.
-    """
+    """The datamodule, model and trainer a config describes, plus the callbacks added in code:
+    ``extra_callbacks`` and ``SaveRunConfig``, which stores ``plain`` (the resolved, redacted
+    config) and ``source`` (the same before resolving) in every checkpoint; ``previous_wandb``
+    is the wandb run a resumed run continues."""
     datamodule = build(cfg.data, "data")
     model = build(cfg.model, "model")
     callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
@@ -65,13 +64,7 @@ def build_all(
     loggers = [
         build_logger(k, c, plain, previous_wandb) for k, c in (cfg.get("logger") or {}).items() if c
     ]
-    trainer = build(
-        cfg.trainer,
-        "trainer",
-        callbacks=callbacks,
-        logger=loggers or False,
-        plugins=[AtomicCheckpointIO()],
-    )
+    trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     return datamodule, model, trainer
 
 

@@ -21,12 +21,6 @@ from litlab import LitlabError, __version__, first_line
 from litlab.files import write_atomic
 
 KEY = "litlab"
-# Classes that moved when the package was regrouped: checkpoints written before name the old
-# place in their config, and still resume and evaluate.
-MOVED = {
-    "litlab.figures.Figures": "litlab.tracking.figures.Figures",
-    "litlab.loggers.CSVLogger": "litlab.tracking.csv_logger.CSVLogger",
-}
 
 
 class SaveRunConfig(Callback):
@@ -121,52 +115,43 @@ def run_config(ckpt: dict, path: Path) -> dict:
 
 
 @dataclass
-class Found:
-    """A readable litlab checkpoint, loaded."""
+class Checkpoint:
+    """A readable litlab checkpoint: its path and what it holds, loaded."""
 
     path: Path
-    ckpt: dict
+    data: dict
 
     @property
     def config(self) -> dict:
-        return _moved(run_config(self.ckpt, self.path))
+        """The run's resolved config."""
+        return run_config(self.data, self.path)
 
     @property
     def source(self) -> dict | None:
-        return _moved(self.ckpt[KEY].get("source"))
+        """The run's config before resolving, which a resume re-resolves with its overrides."""
+        return self.data[KEY].get("source")
 
 
-def _moved(node: Any) -> Any:
-    """``node`` with every ``_target_`` that names an old place (``MOVED``) pointing at the new."""
-    if isinstance(node, dict):
-        return {
-            k: MOVED.get(v, v) if k == "_target_" and isinstance(v, str) else _moved(v)
-            for k, v in node.items()
-        }
-    if isinstance(node, list):
-        return [_moved(v) for v in node]
-    return node
-
-
-def open_checkpoint(path: str | Path, prefer: str) -> Found:
+def open_checkpoint(path: str | Path, prefer: str) -> Checkpoint:
     """The checkpoint ``path`` names, loaded; for a resume (``prefer="last"``), an unreadable
     ``last.ckpt`` falls back to the newest readable checkpoint of the run, with a warning."""
     first = find_checkpoint(path, prefer)
     try:
-        found = Found(first, load(first))
-        found.config  # noqa: B018 - refuse a checkpoint without a run config here
-        return found
+        checkpoint = Checkpoint(first, load(first))
+        checkpoint.config  # noqa: B018 - refuse a checkpoint without a run config here
+        return checkpoint
     except LitlabError as err:
         if prefer != "last" or first.name != "last.ckpt":
             raise
         for other in _newest_first(first.parent, skip=first):
             try:
-                found = Found(other, load(other))
-                found.config  # noqa: B018
+                checkpoint = Checkpoint(other, load(other))
+                checkpoint.config  # noqa: B018
             except LitlabError:
                 continue
-            _warn(f"{err} Resuming from {other.name} instead (epoch {found.ckpt.get('epoch')}).")
-            return found
+            epoch = checkpoint.data.get("epoch")
+            _warn(f"{err} Resuming from {other.name} instead (epoch {epoch}).")
+            return checkpoint
         raise
 
 

@@ -1,4 +1,4 @@
-"""``litlab-eval``'s run: test a checkpoint with its run's own config, and record it in
+"""``litlab-eval``'s run: test a checkpoint with its run's own config, and manifest it in
 ``eval.json``."""
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from litlab.config import check_targets, to_plain
 from litlab.config.values import check_nodes
 from litlab.run import outcome
 from litlab.run.build import build, build_logger, build_saved_data
-from litlab.run.checkpoints import Found, open_checkpoint
-from litlab.tracking import manifest as run_record
+from litlab.run.checkpoints import Checkpoint, open_checkpoint
 from litlab.tracking import provenance, redaction, wandb_run
 from litlab.tracking.manifest import Manifest
+from litlab.tracking.manifest import read as read_manifest
 from litlab.tracking.report import print_summary
 
 EVAL_FILE = "eval.json"
 
 
-class EvalRecord(Manifest):
+class EvalManifest(Manifest):
     """``eval.json`` in the evaluation's own run dir: run.json's provenance and status (command,
     overrides, git, versions, host; ``running`` -> ``finished``/``failed``/``interrupted``), with
     a failure's error on one line. Nothing is written before ``__enter__``."""
@@ -52,7 +52,7 @@ class EvalPlan:
 
     cfg: DictConfig
     plain: dict  # the eval's own config, redacted
-    found: Found
+    checkpoint: Checkpoint
     saved: DictConfig  # the trained run's config, from the checkpoint
     trained: dict  # the trained run's run.json ({} for a checkpoint outside a run dir)
     datamodule: L.LightningDataModule
@@ -70,9 +70,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     refused one (no checkpoint, a bad value, no data) writes nothing. Loggers get the metrics as
     ``eval/test/...``; ``logger=wandb`` adds them to the trained run's own wandb run.
     """
-    p = plan_eval(cfg)
-    with EvalRecord(cfg.paths.output_dir) as record:
-        return _evaluate(p, record)
+    planned = plan_eval(cfg)
+    with EvalManifest(cfg.paths.output_dir) as manifest:
+        return _evaluate(planned, manifest)
 
 
 def plan_eval(cfg: DictConfig) -> EvalPlan:
@@ -82,8 +82,8 @@ def plan_eval(cfg: DictConfig) -> EvalPlan:
             "litlab-eval needs ckpt_path=<checkpoint file or run dir>, e.g. "
             "litlab-eval ckpt_path=logs/mnist/runs/<time>."
         )
-    found = open_checkpoint(cfg.ckpt_path, prefer="best")
-    saved = OmegaConf.create(found.config)
+    checkpoint = open_checkpoint(cfg.ckpt_path, prefer="best")
+    saved = OmegaConf.create(checkpoint.config)
     if cfg.get("batch_size") is not None:
         saved.data.eval_batch_size = cfg.batch_size
     check_nodes(OmegaConf.create({"data": saved.data, "trainer": to_plain(cfg.trainer)}))
@@ -96,14 +96,16 @@ def plan_eval(cfg: DictConfig) -> EvalPlan:
     precision = cfg.trainer.get("precision") or _trained_precision(saved)
     trainer = build(cfg.trainer, "trainer", logger=False, callbacks=[], precision=precision)
     plain = redaction.redact(to_plain(cfg))
-    trained = run_record.read(_trained_run_dir(found))
+    trained = read_manifest(_trained_run_dir(checkpoint))
     loggers, resumes = _eval_loggers(cfg, plain, saved, trained.get("wandb"))
-    return EvalPlan(cfg, plain, found, saved, trained, datamodule, model, trainer, loggers, resumes)
+    return EvalPlan(
+        cfg, plain, checkpoint, saved, trained, datamodule, model, trainer, loggers, resumes
+    )
 
 
-def _trained_run_dir(found: Found) -> Path:
+def _trained_run_dir(checkpoint: Checkpoint) -> Path:
     """``<run dir>/checkpoints/best.ckpt`` -> ``<run dir>``."""
-    return found.path.resolve().parent.parent
+    return checkpoint.path.resolve().parent.parent
 
 
 def _eval_loggers(cfg: DictConfig, plain: dict, saved: DictConfig, trained_wandb: dict | None):
@@ -138,11 +140,11 @@ def _wandb_resume_kwargs(trained: dict, mode: str | None, saved: DictConfig) -> 
     return kwargs
 
 
-def _start_eval_wandb(p: EvalPlan) -> bool:
+def _start_eval_wandb(planned: EvalPlan) -> bool:
     """Start the wandb run now, so a run that cannot be resumed becomes a new one (said in one
     line) instead of failing the evaluation. Returns whether the trained run was resumed."""
-    resumed = p.resumes_wandb
-    for i, lg in enumerate(p.loggers):
+    resumed = planned.resumes_wandb
+    for i, lg in enumerate(planned.loggers):
         if not isinstance(lg, WandbLogger):
             continue
         if not resumed and rank_zero_only.rank == 0:
@@ -162,22 +164,22 @@ def _start_eval_wandb(p: EvalPlan) -> bool:
                 "evaluation is logged to a new wandb run.",
                 file=sys.stderr,
             )
-            key = next(k for k, n in p.cfg.logger.items() if n and wandb_run.is_wandb(n))
-            p.loggers[i] = build_logger(key, p.cfg.logger[key], p.plain, None)
-            p.loggers[i].experiment  # noqa: B018
+            key = next(k for k, n in planned.cfg.logger.items() if n and wandb_run.is_wandb(n))
+            planned.loggers[i] = build_logger(key, planned.cfg.logger[key], planned.plain, None)
+            planned.loggers[i].experiment  # noqa: B018
             resumed = False
     return resumed
 
 
-def _evaluate(p: EvalPlan, record: EvalRecord) -> dict[str, float]:
-    cfg, trainer, found = p.cfg, p.trainer, p.found
-    step = int(found.ckpt.get("global_step") or 0)
-    record.update(
+def _evaluate(planned: EvalPlan, manifest: EvalManifest) -> dict[str, float]:
+    cfg, trainer, checkpoint = planned.cfg, planned.trainer, planned.checkpoint
+    step = int(checkpoint.data.get("global_step") or 0)
+    manifest.update(
         name=cfg.name,
-        config=p.plain,
-        checkpoint=_checkpoint_info(found),
-        trained=_trained_info(p),
-        data={"config": redaction.redact(to_plain(p.saved.data)), "split": "test"},
+        config=planned.plain,
+        checkpoint=_checkpoint_info(checkpoint),
+        trained=_trained_info(planned),
+        data={"config": redaction.redact(to_plain(planned.saved.data)), "split": "test"},
         hardware=provenance.hardware(trainer),
     )
     status = "failed"
@@ -185,60 +187,68 @@ def _evaluate(p: EvalPlan, record: EvalRecord) -> dict[str, float]:
     logged: dict[str, float] = {}
     resumed = False
     try:
-        resumed = _start_eval_wandb(p)
-        for lg in p.loggers:
+        resumed = _start_eval_wandb(planned)
+        for lg in planned.loggers:
             if not (resumed and isinstance(lg, WandbLogger)):  # the trained run keeps its config
-                lg.log_hyperparams({**p.plain, "trained": redaction.redact(to_plain(p.saved))})
+                lg.log_hyperparams(
+                    {**planned.plain, "trained": redaction.redact(to_plain(planned.saved))}
+                )
         with warnings.catch_warnings():
             # Lightning asks for the training callbacks to restore their state; testing needs
             # only the weights, so the hint is noise on every eval.
             warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`")
             trainer.test(
-                p.model, p.datamodule, ckpt_path=str(found.path), weights_only=True, verbose=False
+                planned.model,
+                planned.datamodule,
+                ckpt_path=str(checkpoint.path),
+                weights_only=True,
+                verbose=False,
             )
         metrics = outcome.metrics(trainer)
         outcome.check_finite(metrics, "test/")
         # eval/test/acc next to the training's own test/acc: the same numbers, now recorded.
         logged = {f"eval/{k}": v for k, v in metrics.items()}
-        for lg in p.loggers:
+        for lg in planned.loggers:
             lg.log_metrics(logged, step=step)
-        title = f"litlab-eval · {p.saved.name} · seed {p.saved.seed}"
-        print_summary(title, metrics, {"checkpoint": str(found.path), "record": str(record.path)})
+        title = f"litlab-eval · {planned.saved.name} · seed {planned.saved.seed}"
+        print_summary(
+            title, metrics, {"checkpoint": str(checkpoint.path), "record": str(manifest.path)}
+        )
         status = "success"
         return metrics
     finally:
-        where = outcome.close_loggers(p.loggers, status, logged)
-        record.interrupted = trainer.interrupted
-        record.update(
+        where = outcome.close_loggers(planned.loggers, status, logged)
+        manifest.interrupted = trainer.interrupted
+        manifest.update(
             metrics=metrics,
-            loggers=outcome.logger_dirs(p.loggers),
+            loggers=outcome.logger_dirs(planned.loggers),
             **({"wandb": {**where, "resumed": resumed}} if where else {}),
         )
 
 
-def _checkpoint_info(found: Found) -> dict:
+def _checkpoint_info(checkpoint: Checkpoint) -> dict:
     digest = hashlib.sha256()
-    with open(found.path, "rb") as f:
+    with open(checkpoint.path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return {
-        "path": str(found.path.resolve()),
+        "path": str(checkpoint.path.resolve()),
         "sha256": digest.hexdigest(),  # which weights, even if the file is replaced later
-        "epoch": found.ckpt.get("epoch"),
-        "global_step": found.ckpt.get("global_step"),
+        "epoch": checkpoint.data.get("epoch"),
+        "global_step": checkpoint.data.get("global_step"),
     }
 
 
-def _trained_info(p: EvalPlan) -> dict:
+def _trained_info(planned: EvalPlan) -> dict:
     """The trained run this checkpoint comes from, and what it measured itself."""
     return {
-        "run_dir": str(_trained_run_dir(p.found)) if p.trained else None,
-        "name": p.saved.get("name"),
-        "seed": p.saved.get("seed"),
+        "run_dir": str(_trained_run_dir(planned.checkpoint)) if planned.trained else None,
+        "name": planned.saved.get("name"),
+        "seed": planned.saved.get("seed"),
         "test_metrics": {
-            k: v for k, v in (p.trained.get("metrics") or {}).items() if k.startswith("test/")
+            k: v for k, v in (planned.trained.get("metrics") or {}).items() if k.startswith("test/")
         },
-        "wandb": p.trained.get("wandb"),
+        "wandb": planned.trained.get("wandb"),
     }
 
 

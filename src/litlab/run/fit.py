@@ -1,5 +1,9 @@
-"""``litlab-train``'s run, in the order it happens: check, seed, build, record, fit, test, report,
-close. Each phase is logged to the run's ``train.log``."""
+"""``litlab-train``'s run. ``plan`` checks and builds everything and writes nothing; then
+``fit_and_test`` reads top to bottom: lock and manifest, fit, test, summary, close.
+
+Each phase is logged to the run's ``train.log`` (``run/phases.py``, a callback in
+``configs/callbacks/default.yaml``).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
-from typing_extensions import override
 
 from litlab import Interrupted, LitlabError
 from litlab.config import check_config, to_plain
@@ -21,12 +23,14 @@ from litlab.config.values import seed_for_numpy
 from litlab.files import write_text
 from litlab.run import outcome, resume
 from litlab.run.build import build_all
-from litlab.run.checkpoints import Found, open_checkpoint
-from litlab.tracking import manifest as run_record
+from litlab.run.checkpoints import Checkpoint, open_checkpoint
 from litlab.tracking import provenance, redaction, wandb_run
+from litlab.tracking.manifest import Manifest
+from litlab.tracking.manifest import read as read_manifest
 from litlab.tracking.report import print_summary
 
 log = logging.getLogger(__name__)
+info = rank_zero_only(log.info)
 
 
 @dataclass
@@ -49,13 +53,13 @@ class Plan:
     """A checked run, built but not started: nothing has been written yet."""
 
     cfg: DictConfig
-    plain: dict  # the resolved config, secrets hidden: what is saved and logged
-    resumed: Found | None
+    config: dict  # the resolved config, secrets hidden: what is saved, logged and checkpointed
+    resumed: Checkpoint | None  # the checkpoint a resume (ckpt_path=...) continues from
     previous: dict  # the run.json of the run this one resumes ({} for a new run)
     datamodule: L.LightningDataModule
     model: L.LightningModule
     trainer: L.Trainer
-    provenance: dict  # gathered once: run.json and wandb record the same
+    provenance: dict  # gathered and redacted once: run.json and wandb manifest the same
 
 
 def fit_and_test(cfg: DictConfig, callbacks: Sequence = ()) -> Run:
@@ -64,128 +68,109 @@ def fit_and_test(cfg: DictConfig, callbacks: Sequence = ()) -> Run:
     ``callbacks`` join the configured ones: sweeps add Optuna's pruning callback this way.
     ``run.json`` in the run dir says how it went, from the moment the run passed its checks.
     """
-    p = plan(cfg, callbacks)
-    run_dir = p.cfg.paths.output_dir
-    record = run_record.Manifest(run_dir, p.provenance, previous=p.previous)
+    planned = plan(cfg, callbacks)  # a refused run stops here, having written nothing
+    cfg, data, model, trainer = planned.cfg, planned.datamodule, planned.model, planned.trainer
+    run_dir = cfg.paths.output_dir
+    resumed = str(planned.resumed.path) if planned.resumed else None
+    manifest = Manifest(run_dir, planned.provenance, previous=planned.previous)
+    status, metrics, ckpts = "failed", {}, {}
     try:
-        with _lock(run_dir), record:
-            return _run(p, record)
+        with _lock(run_dir), manifest:
+            _start(planned, manifest)  # run.json's first manifest, config.yaml, hyperparameters
+            try:
+                if cfg.get("train", True):
+                    trainer.fit(model, data, ckpt_path=resumed, weights_only=True)
+                    ckpts = outcome.checkpoints(trainer)  # before testing restores its state
+                    metrics.update(outcome.metrics(trainer))
+                    outcome.check_finite(metrics, "val/")
+                    metrics.update(_fit_summary(model, trainer))
+                if cfg.get("test", True):
+                    weights = ckpts.get("best") if cfg.get("train", True) else resumed
+                    trainer.test(model, data, ckpt_path=weights, weights_only=True, verbose=False)
+                    metrics.update(outcome.metrics(trainer))
+                    outcome.check_finite(metrics, "test/")
+                paths = {"run dir": run_dir, "best checkpoint": ckpts.get("best")}
+                print_summary(f"litlab · {cfg.name} · seed {cfg.seed}", metrics, paths)
+                status = "success"
+            finally:
+                _close(planned, manifest, status, metrics, ckpts)
     except (KeyboardInterrupt, SystemExit) as err:
-        if isinstance(err, KeyboardInterrupt) or record.interrupted:
+        if isinstance(err, KeyboardInterrupt) or manifest.interrupted:
             raise Interrupted(run_dir) from err
         raise
+    return Run(cfg, data, model, trainer, metrics)
 
 
 def plan(cfg: DictConfig, callbacks: Sequence = ()) -> Plan:
     """Every check a run can fail before it starts, then everything built. Writes nothing, so a
     refused run leaves no trace (and a refused resume leaves the run dir it names as it was)."""
     check_config(cfg)
-    found, previous = None, {}
+    resumed, previous = None, {}
     if cfg.get("ckpt_path"):
-        train = cfg.get("train", True)
-        found = open_checkpoint(cfg.ckpt_path, prefer="last" if train else "best")
-        cfg = resume.resumed_config(cfg, found, provenance.overrides())
+        prefer = "last" if cfg.get("train", True) else "best"
+        resumed = open_checkpoint(cfg.ckpt_path, prefer=prefer)
+        cfg = resume.resumed_config(cfg, resumed, provenance.overrides())
         check_config(cfg)
-        previous = run_record.read(cfg.paths.output_dir)
-    plain = redaction.redact(to_plain(cfg))
+        previous = read_manifest(cfg.paths.output_dir)
+    config = redaction.redact(to_plain(cfg))
     source = redaction.redact(OmegaConf.to_container(cfg, resolve=False))
     # Before anything is built: the model's initial weights come from the seed too.
     L.seed_everything(seed_for_numpy(cfg.seed), workers=True, verbose=False)
-    extra = [*callbacks, DataSizes()]
-    datamodule, model, trainer = build_all(cfg, plain, previous.get("wandb"), extra, source)
-    if found:
-        _check_weights(model, found)
-    _say("config checked: %s, seed %s, run dir %s", cfg.name, cfg.seed, cfg.paths.output_dir)
-    # Redacted here, once, as it goes to run.json and to wandb alike.
-    facts = redaction.redact(
+    datamodule, model, trainer = build_all(cfg, config, previous.get("wandb"), callbacks, source)
+    if resumed:
+        _check_weights(model, resumed)
+    info("config checked: %s, seed %s, run dir %s", cfg.name, cfg.seed, cfg.paths.output_dir)
+    # Redacted before it goes to wandb (run.json redacts whatever it records anyway).
+    gathered = redaction.redact(
         {
             **provenance.gather(),
             "hardware": provenance.hardware(trainer),
             "parameters": provenance.parameter_counts(model),
         }
     )
-    _say("model built: %s, %s parameters", type(model).__name__, facts["parameters"]["total"])
-    return Plan(cfg, plain, found, previous, datamodule, model, trainer, facts)
+    info("model built: %s, %s parameters", type(model).__name__, gathered["parameters"]["total"])
+    return Plan(cfg, config, resumed, previous, datamodule, model, trainer, gathered)
 
 
-def _run(p: Plan, record: run_record.Manifest) -> Run:
-    cfg, trainer, model, datamodule = p.cfg, p.trainer, p.model, p.datamodule
-    planned = wandb_run.planned_run(trainer.loggers, p.plain.get("logger"))
-    record.update(
+def _start(planned: Plan, manifest: Manifest) -> None:
+    """What a started run records before it fits: run.json, config.yaml, the loggers' config."""
+    cfg, trainer = planned.cfg, planned.trainer
+    wandb = wandb_run.planned_run(trainer.loggers, planned.config.get("logger"))
+    manifest.update(
         name=cfg.name,
         seed=cfg.seed,
-        config=p.plain,
-        resumed_from=str(p.resumed.path) if p.resumed else None,
-        **({"wandb": planned} if planned else {}),  # a resumed run keeps its earlier record
+        config=planned.config,
+        resumed_from=str(planned.resumed.path) if planned.resumed else None,
+        **({"wandb": wandb} if wandb else {}),  # a resumed run keeps its earlier manifest
     )
-    _save_config(p.plain, cfg.paths.output_dir)
-    status, metrics, ckpts = "failed", {}, {}
-    try:
-        for lg in trainer.loggers:
-            lg.log_hyperparams(p.plain)
-        wandb_run.log_run_info(trainer.loggers, _told_wandb(p.provenance))
-        if cfg.get("train", True):
-            ckpts = _fit(p, metrics)
-        if cfg.get("test", True):
-            _test(p, ckpts.get("best"), metrics)
-        title = f"litlab · {cfg.name} · seed {cfg.seed}"
-        paths = {"run dir": cfg.paths.output_dir, "best checkpoint": ckpts.get("best")}
-        print_summary(title, metrics, paths)
-        status = "success"
-        return Run(cfg, datamodule, model, trainer, metrics)
-    finally:
-        _close(p, record, status, metrics, ckpts)
+    _save_config(planned.config, cfg.paths.output_dir)
+    for lg in trainer.loggers:
+        lg.log_hyperparams(planned.config)
+    told = ("overrides", "git", "versions", "hardware", "parameters")
+    wandb_run.log_run_info(trainer.loggers, {k: planned.provenance[k] for k in told})
 
 
-def _fit(p: Plan, metrics: dict[str, float]) -> dict[str, str | None]:
-    trainer, model = p.trainer, p.model
-    hw = p.provenance["hardware"]
-    _say("fit started: %s epoch(s) on %s x %s, precision %s", trainer.max_epochs, hw["devices"],
-         hw["accelerator"], hw["precision"])  # fmt: skip
-    resumed = str(p.resumed.path) if p.resumed else None
-    trainer.fit(model, p.datamodule, ckpt_path=resumed, weights_only=True)
-    # Before testing: testing a checkpoint restores the callback's state from that file.
-    ckpts = outcome.checkpoints(trainer)
-    metrics.update(outcome.metrics(trainer))
-    outcome.check_finite(metrics, "val/")
-    if hasattr(model, "summary"):
-        fitted = {f"fit/{k}": v for k, v in model.summary().items()}
-        metrics.update(fitted)
-        for lg in trainer.loggers:
-            lg.log_metrics(fitted, step=trainer.global_step)
-    _say("fit ended at epoch %s, step %s; best checkpoint %s", trainer.current_epoch,
-         trainer.global_step, ckpts["best"])  # fmt: skip
-    return ckpts
+def _fit_summary(model: L.LightningModule, trainer: L.Trainer) -> dict[str, float]:
+    """The task's own summary of what it learnt (``LitTask.summary``), logged as ``fit/<key>``."""
+    fitted = {f"fit/{k}": v for k, v in model.summary().items()}
+    for lg in trainer.loggers:
+        lg.log_metrics(fitted, step=trainer.global_step)
+    return fitted
 
 
-def _test(p: Plan, best: str | None, metrics: dict[str, float]) -> None:
-    trained_here = p.cfg.get("train", True)
-    weights = best or (None if trained_here else str(p.resumed.path))
-    p.trainer.test(p.model, p.datamodule, ckpt_path=weights, weights_only=True, verbose=False)
-    tested = outcome.metrics(p.trainer)
-    metrics.update(tested)
-    _say("tested %s: %s", weights or "the final weights", _listed(tested, "test/"))
-    outcome.check_finite(metrics, "test/")
-
-
-def _close(p: Plan, record, status: str, metrics: dict, ckpts: dict) -> None:
+def _close(planned: Plan, manifest: Manifest, status: str, metrics: dict, ckpts: dict):
     """Loggers closed and run.json completed, however the run ended."""
-    trainer = p.trainer
+    trainer = planned.trainer
     where = outcome.close_loggers(trainer.loggers, status, metrics)
-    record.interrupted = trainer.interrupted
-    record.update(
+    manifest.interrupted = trainer.interrupted
+    manifest.update(
         metrics=metrics,
         checkpoints=ckpts or outcome.checkpoints(trainer),
-        figures=sorted(str(f) for f in Path(p.cfg.paths.output_dir).glob("figures/*.png")),
+        figures=sorted(str(f) for f in Path(planned.cfg.paths.output_dir).glob("figures/*.png")),
         loggers=outcome.logger_dirs(trainer.loggers),
         **({"wandb": where} if where else {}),
     )
-    _say("run %s", "finished" if status == "success" else "failed")
-
-
-def _told_wandb(facts: dict) -> dict:
-    keys = ("overrides", "git", "versions", "hardware", "parameters")
-    return {k: facts[k] for k in keys}
+    info("run %s", "finished" if status == "success" else "failed")
 
 
 def _lock(run_dir: str):
@@ -193,57 +178,20 @@ def _lock(run_dir: str):
 
 
 @rank_zero_only
-def _save_config(plain: dict, output_dir: str) -> None:
-    text = OmegaConf.to_yaml(OmegaConf.create(plain))
+def _save_config(config: dict, output_dir: str) -> None:
+    text = OmegaConf.to_yaml(OmegaConf.create(config))
     write_text(Path(output_dir) / "config.yaml", text)
 
 
-@rank_zero_only
-def _say(message: str, *args) -> None:
-    log.info(message, *args)
-
-
-def _listed(metrics: dict[str, float], prefix: str) -> str:
-    return ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()) if k.startswith(prefix))
-
-
-class DataSizes(Callback):
-    """Logs how much data each stage sees, once its loaders exist."""
-
-    @override
-    def on_train_start(self, trainer, pl_module) -> None:
-        train = _samples(trainer.train_dataloader)
-        val = sum(_samples(dl) or 0 for dl in _as_list(trainer.val_dataloaders))
-        _say("data ready: %s training samples (%s batches per epoch), %s validation samples",
-             train, trainer.num_training_batches, val)  # fmt: skip
-
-    @override
-    def on_test_start(self, trainer, pl_module) -> None:
-        test = sum(_samples(dl) or 0 for dl in _as_list(trainer.test_dataloaders))
-        _say("testing on %s samples", test)
-
-
-def _as_list(loaders) -> list:
-    return list(loaders) if isinstance(loaders, list | tuple) else [loaders] if loaders else []
-
-
-def _samples(loader) -> int | None:
-    """A loader's sample count: its dataset's length, or what a tensor loader says it holds."""
-    dataset = getattr(loader, "dataset", None)
-    if dataset is not None and hasattr(dataset, "__len__"):
-        return len(dataset)
-    return getattr(loader, "num_samples", None)
-
-
-def _check_weights(model: L.LightningModule, found: Found) -> None:
+def _check_weights(model: L.LightningModule, checkpoint: Checkpoint) -> None:
     """Refuse, before anything is written, a checkpoint whose weights this model cannot take."""
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    theirs = {k: tuple(v.shape) for k, v in found.ckpt["state_dict"].items()}
+    theirs = {k: tuple(v.shape) for k, v in checkpoint.data["state_dict"].items()}
     if ours == theirs:
         return
     key = next(k for k in sorted(ours.keys() | theirs.keys()) if ours.get(k) != theirs.get(k))
     raise LitlabError(
-        f"{found.path} does not fit this model ({key}: {theirs.get(key, 'missing')} in the "
+        f"{checkpoint.path} does not fit this model ({key}: {theirs.get(key, 'missing')} in the "
         f"checkpoint, {ours.get(key, 'missing')} here). Resume with the model settings of the "
         "run that wrote it."
     )

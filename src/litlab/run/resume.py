@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab import LitlabError
 from litlab.config import CONFIG_DIR, to_plain
-from litlab.run.checkpoints import Found, check_same_task
+from litlab.run.checkpoints import Checkpoint, check_same_task
 from litlab.tracking import manifest
 
 LOCK_FILE = ".lock"
@@ -22,7 +22,7 @@ def _is_group(key: str) -> bool:
     return (CONFIG_DIR / key).is_dir()
 
 
-def resumed_config(cfg: DictConfig, found: Found, overrides: list[str]) -> DictConfig:
+def resumed_config(cfg: DictConfig, checkpoint: Checkpoint, overrides: list[str]) -> DictConfig:
     """The run's own config (as stored in its checkpoint), with ``overrides`` applied on top.
 
     ``cfg`` is this command's composed config: overrides take their values from it, so they
@@ -32,11 +32,11 @@ def resumed_config(cfg: DictConfig, found: Found, overrides: list[str]) -> DictC
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    saved = found.config
+    saved = checkpoint.config
     explicit = any(o.split("=", 1)[0].lstrip("+~") == "experiment" for o in overrides)
     if explicit:
-        check_same_task(saved, to_plain(cfg), found.path)
-    merged = OmegaConf.create(copy.deepcopy(found.source or saved))
+        check_same_task(saved, to_plain(cfg), checkpoint.path)
+    merged = OmegaConf.create(copy.deepcopy(checkpoint.source or saved))
     for override in OverridesParser.create().parse_overrides(overrides):
         key = override.key_or_group
         if key.startswith("hydra.") or key == "experiment":
@@ -49,7 +49,7 @@ def resumed_config(cfg: DictConfig, found: Found, overrides: list[str]) -> DictC
             OmegaConf.update(merged, key, OmegaConf.select(cfg, key), force_add=True)
     merged.name = saved["name"]
     merged.paths = cfg.paths  # where things are now, not where they were
-    check_same_task(saved, to_plain(merged), found.path)
+    check_same_task(saved, to_plain(merged), checkpoint.path)
     return merged
 
 
