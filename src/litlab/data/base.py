@@ -1,15 +1,5 @@
-"""The contract of a litlab data module (``LitData``), and ``TensorDataModule``, the shape every
-litlab data module takes: tensors in memory, batches by slicing.
-
-Training needs any LightningDataModule whose ``train/val/test_dataloader()`` yield ``(x, y)``
-batches, preprocessing on the device in ``on_after_batch_transfer``. litlab-predict and
-litlab-export also ask a ``LitData`` (each method has its default there):
-
-- ``describe_input()``: one sample as stored (shape, dtype, column names, normalisation, class
-  names), known without reading the data; the default says it is missing;
-- ``read_image(path)``: one image file as a stored sample, for ``litlab-predict input=`` on
-  image models (``describe_input()["image"]``); the default reads none.
-"""
+"""What litlab asks of a data module (``LitData``), and ``TensorDataModule``, the shape every
+litlab data module takes: tensors in memory, batches by slicing."""
 
 from __future__ import annotations
 
@@ -26,18 +16,21 @@ Split = tuple[torch.Tensor, torch.Tensor]
 
 
 class LitData(L.LightningDataModule):
-    """A LightningDataModule that says what its samples are: see the module's docstring."""
+    """Training takes any LightningDataModule whose ``train/val/test_dataloader()`` yield
+    ``(x, y)`` (preprocessing on the device in ``on_after_batch_transfer``); litlab-predict and
+    litlab-export also ask it what its samples are, through these methods."""
 
     def describe_input(self) -> dict:
-        """``{"shape": [...], "dtype": "float32", "names": [...] or None, "normalisation": ...,
-        "class_names": [...], "image": bool}``: one sample as stored (see ``MNISTDataModule``)."""
+        """One sample as stored, known without reading the data: ``shape``, ``dtype``,
+        ``names`` (of columns), ``normalisation``, ``class_names``; for images, ``image``: what
+        one shows (see MNIST's)."""
         raise LitlabError(
             f"{type(self).__name__} does not say what one input looks like: give it a "
             "describe_input() method (see litlab.data.MNISTDataModule)."
         )
 
     def read_image(self, path: Path) -> np.ndarray:
-        """The image file at ``path`` as one stored sample (``describe_input()``'s shape)."""
+        """An image file as one stored sample, for ``litlab-predict input=`` on image models."""
         raise LitlabError(f"{path}: {type(self).__name__} reads no image files.")
 
 

@@ -192,14 +192,10 @@ class LitTask(L.LightningModule):
 
     @torch.no_grad()
     def predict_split(self, datamodule: L.LightningDataModule, split: str = "test"):
-        """``(x, y, outputs)`` of a whole split, all three on the CPU, ready for numpy.
-
-        Reads the datamodule's own ``<split>_dataloader()`` (``split``: train, val or test), so
-        any LightningDataModule works. ``x`` is as the loader yields it (e.g. uint8 images); the
-        model sees each batch moved to its device and passed through the datamodule's
-        ``on_after_batch_transfer``, as in training. ``outputs`` are float32. Under DDP a
-        ``TensorDataModule`` gives each rank its share, so rank 0's pictures show its share.
-        """
+        """``(x, y, outputs)`` of a whole split (train, val or test) read through any
+        datamodule's own ``<split>_dataloader()``, all three on the CPU; ``x`` as the loader
+        yields it (uint8 images), ``outputs`` float32. The model sees each batch on its device,
+        after ``on_after_batch_transfer``, as in training. Under DDP: this rank's share."""
         loader = getattr(datamodule, f"{split}_dataloader")()
         was_training = self.training
         self.eval()
