@@ -48,7 +48,7 @@ def test_a_datamodule_that_does_not_describe_its_samples_gets_one_line(tmp_path)
 
     class Images(LitData):
         def describe_input(self) -> dict:
-            return {"shape": [4, 4], "dtype": "uint8", "image": True}
+            return {"shape": [4, 4], "dtype": "uint8", "image": "a test pattern"}
 
     (tmp_path / "a.png").write_bytes(b"")
     with pytest.raises(LitlabError, match="a.png: Images reads no image files"):

@@ -96,7 +96,7 @@ class MNISTDataModule(ImageDataModule):
         return {
             "shape": [28, 28],
             "dtype": "uint8",
-            "image": True,  # white digit on black, as MNIST stores it
+            "image": "white digit on black, 0-255, as MNIST",
             "normalisation": self.normalisation("uint8"),
             "class_names": [str(i) for i in range(10)],
         }

@@ -59,11 +59,6 @@ def read_input(path: str | Path, datamodule: LitData) -> Inputs:
     path = Path(path).expanduser()
     spec = input_spec(datamodule)
     image = bool(spec.get("image"))
-    kinds = (
-        "PNG/JPEG images (a folder or one), an IDX file or a .npy array"
-        if image
-        else "a .csv or .npy file"
-    )
     if not path.exists():
         raise LitlabError(f"input={path}: no such file or folder.")
     suffix = path.suffix.lower()
@@ -79,10 +74,13 @@ def read_input(path: str | Path, datamodule: LitData) -> Inputs:
         array = _read_npy(path)
     elif suffix == ".csv" and not image:
         array = _read_csv(path)
-    elif image and not path.is_dir() and suffix != ".csv":
+    elif image and suffix != ".csv":  # folders and image files were read above
         array = _read_idx(path)
     else:
-        raise LitlabError(f"input={path}: this model reads {kinds}.")
+        kinds = "PNG/JPEG images (a folder or one), an IDX file or a .npy array"
+        raise LitlabError(
+            f"input={path}: this model reads {kinds if image else 'a .csv or .npy file'}."
+        )
     x = to_spec(array, spec, path)
     return Inputs(x, list(range(len(x))))
 
