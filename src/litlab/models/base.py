@@ -17,11 +17,11 @@ the raw output means, for litlab-export's JSON), ``figures(datamodule)`` (pictur
 testing; ``predict_split`` reads a whole split for them) and ``summary()`` (numbers recorded as
 ``fit/<key>`` in run.json and the loggers after fitting), besides any Lightning hook.
 
-What LitTask does on its own: the optimizer takes the fused kernel on a GPU
-(``build_optimizer``); a scheduler whose length follows from the run (OneCycleLR's
-``total_steps``, CosineAnnealingLR's ``T_max``, unless the config sets it) gets it in
-``configure_optimizers``, and a resume that trains longer keeps the new length over the
-checkpoint's (``on_load_checkpoint``); the rest of the schedule's state is restored. Reseeding
+What LitTask does on its own (``litlab.models.optim``): the optimizer takes the fused kernel on
+a GPU; a scheduler whose length follows from the run (OneCycleLR's ``total_steps``,
+CosineAnnealingLR's ``T_max``, unless the config sets it) gets it in ``configure_optimizers``,
+and a resume that trains longer keeps the new length over the checkpoint's
+(``on_load_checkpoint``); the rest of the schedule's state is restored. Reseeding
 every epoch (exact resumes) and stopping on a NaN loss are callbacks, ``litlab.run.callbacks``,
 listed in ``configs/callbacks/default.yaml``.
 """
@@ -41,17 +41,11 @@ from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from typing_extensions import override
 
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
-SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+from litlab.models.optim import OptimizerFactory, SchedulerFactory, length_state, optimizers
+
 STAGES = ("train", "val", "test")
 # Never hyperparameters: factories, rebuilt from the config, not from the checkpoint.
 NOT_HPARAMS = ("optimizer", "scheduler")
-# Schedulers whose length follows from the run: their length argument first, then what else of
-# their state depends on it.
-_LENGTH_STATE = {
-    torch.optim.lr_scheduler.OneCycleLR: ("total_steps", "_schedule_phases"),
-    torch.optim.lr_scheduler.CosineAnnealingLR: ("T_max",),
-}
 
 
 def is_plain(value) -> bool:
@@ -213,27 +207,13 @@ class LitTask(L.LightningModule):
 
     @override
     def configure_optimizers(self):
-        optimizer = build_optimizer(self.optimizer_factory, self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        length = {}
-        if self._length_keys():
-            steps, epochs = self.trainer.estimated_stepping_batches, self.trainer.max_epochs
-            length = scheduler_length(
-                self.scheduler_factory, steps, self.scheduler_interval, epochs
-            )
-        scheduler = self.scheduler_factory(optimizer, **length)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
-        }
-
-    def _length_keys(self) -> tuple[str, ...]:
-        """The scheduler's state that follows from the run's length, when the run sets that
-        length (the config does not): the length argument first."""
-        factory = self.scheduler_factory
-        keys = _LENGTH_STATE.get(getattr(factory, "func", factory), ())
-        return keys if keys and keys[0] not in getattr(factory, "keywords", {}) else ()
+        return optimizers(
+            self.trainer,
+            self.parameters(),
+            self.optimizer_factory,
+            self.scheduler_factory,
+            self.scheduler_interval,
+        )
 
     @override
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -241,39 +221,5 @@ class LitTask(L.LightningModule):
         # schedule takes the new length, computed in configure_optimizers, and only the rest of
         # its state (steps taken, learning rates) from the checkpoint.
         for state in checkpoint.get("lr_schedulers", []):
-            for key in self._length_keys():
+            for key in length_state(self.scheduler_factory):
                 state.pop(key, None)
-
-
-def scheduler_length(factory: SchedulerFactory, steps: int, interval: str, epochs: int) -> dict:
-    """The length argument a run of ``steps`` optimizer steps (``epochs`` epochs) gives the
-    scheduler ``factory`` makes: OneCycleLR's ``total_steps``, CosineAnnealingLR's ``T_max``."""
-    func = getattr(factory, "func", factory)
-    steps = max(1, int(steps))
-    if func is torch.optim.lr_scheduler.OneCycleLR:
-        pct = getattr(factory, "keywords", {}).get("pct_start", 0.3)
-        # torch divides by zero when the warm-up ends exactly at step 0 (pct * steps == 1,
-        # e.g. 4 steps at pct 0.25): one step more, never taken, moves it off zero.
-        return {"total_steps": steps + 1 if float(pct * steps) == 1.0 else steps}
-    if func is torch.optim.lr_scheduler.CosineAnnealingLR:
-        return {"T_max": steps if interval == "step" else max(1, epochs)}
-    return {}
-
-
-_FUSABLE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
-
-
-def build_optimizer(factory: OptimizerFactory, params) -> torch.optim.Optimizer:
-    """``factory(params)``, with ``fused=True`` for Adam, AdamW and SGD when the parameters are
-    on a CUDA device and the config leaves ``fused`` unset.
-
-    A small model's optimizer step on a GPU is bound by kernel launches: the fused kernel updates
-    every tensor in one launch where the default ``foreach`` path takes several per step.
-    """
-    params = list(params)
-    func = getattr(factory, "func", factory)
-    chosen = getattr(factory, "keywords", {})
-    on_cuda = bool(params) and all(p.device.type == "cuda" for p in params)
-    if on_cuda and func in _FUSABLE and chosen.get("fused") is None and not chosen.get("foreach"):
-        return factory(params, fused=True)
-    return factory(params)
