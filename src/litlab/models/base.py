@@ -207,13 +207,7 @@ class LitTask(L.LightningModule):
 
     @override
     def configure_optimizers(self):
-        return optimizers(
-            self.trainer,
-            self.parameters(),
-            self.optimizer_factory,
-            self.scheduler_factory,
-            self.scheduler_interval,
-        )
+        return optimizers(self)
 
     @override
     def on_load_checkpoint(self, checkpoint: dict) -> None:

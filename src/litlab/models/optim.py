@@ -4,8 +4,12 @@ what ``LitTask.configure_optimizers`` returns, and the scheduler state a resume 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from litlab.models.base import LitTask
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
@@ -18,21 +22,20 @@ _LENGTH_STATE = {
 _FUSABLE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
 
 
-def optimizers(
-    trainer, params, optimizer: OptimizerFactory, scheduler: SchedulerFactory | None, interval: str
-):
-    """The optimizer (``build_optimizer``) and the scheduler stepping every ``interval`` (step
-    or epoch), its length from the run unless the config sets it (``length_state``)."""
-    built = build_optimizer(optimizer, params)
+def optimizers(task: LitTask):
+    """What ``task.configure_optimizers()`` returns: its optimizer (``build_optimizer``) and its
+    scheduler, the length from the run unless the config sets it (``length_state``)."""
+    optimizer = build_optimizer(task.optimizer_factory, task.parameters())
+    scheduler, interval, trainer = task.scheduler_factory, task.scheduler_interval, task.trainer
     if scheduler is None:
-        return built
+        return optimizer
     length = {}
     if length_state(scheduler):
-        steps, epochs = trainer.estimated_stepping_batches, trainer.max_epochs
-        length = scheduler_length(scheduler, steps, interval, epochs)
+        steps = trainer.estimated_stepping_batches
+        length = scheduler_length(scheduler, steps, interval, trainer.max_epochs)
     return {
-        "optimizer": built,
-        "lr_scheduler": {"scheduler": scheduler(built, **length), "interval": interval},
+        "optimizer": optimizer,
+        "lr_scheduler": {"scheduler": scheduler(optimizer, **length), "interval": interval},
     }
 
 
