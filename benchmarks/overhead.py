@@ -26,7 +26,7 @@ from lightning.pytorch.callbacks import Callback
 
 from benchmarks.common import DATA_DIR, device, interleaved, med, sync, table
 from litlab.config import compose_config, to_plain
-from litlab.models.base import build_optimizer, scheduler_length
+from litlab.models.optim import build_optimizer, scheduler_length
 from litlab.run.build import build_all
 
 TASKS = {

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from litlab.config import to_plain
 from litlab.models import ImageClassifier
-from litlab.models.base import build_optimizer
+from litlab.models.optim import build_optimizer
 from litlab.run.build import build_all
 from litlab.tracking import plots
 from tests.conftest import SMALL_MNIST

@@ -39,36 +39,6 @@ def test_wandb_logger_keeps_init_kwargs_and_starts_no_run_until_asked(tmp_path):
     assert logger.version == "pinned01"  # the public id litlab records before wandb starts
 
 
-def test_lightning_names_the_running_hook_in_current_fx_name(tmp_path):
-    """LitTask.__setattr__ fast-paths ``_current_fx_name``, which Lightning sets around every
-    hook: it must still be the attribute Lightning writes."""
-    import lightning as L
-
-    from litlab.models.regression import PolynomialRegression
-
-    seen = []
-
-    class Spy(PolynomialRegression):
-        def training_step(self, batch, batch_idx):
-            seen.append(self._current_fx_name)
-            return super().training_step(batch, batch_idx)
-
-    from litlab.data.synthetic import LinearDataModule
-
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=1,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(Spy(), LinearDataModule(num_samples=10, batch_size=10))
-    assert seen == ["training_step"]
-
-
 def test_csv_experiment_writer_hooks_litlab_overrides_exist():
     """tracking.csv_logger keeps metrics.csv across resumes by overriding two private methods of
     Lightning's ExperimentWriter and filling CSVLogger's ``_experiment``."""
@@ -80,24 +50,22 @@ def test_csv_experiment_writer_hooks_litlab_overrides_exist():
     assert CSVLogger(save_dir=".")._experiment is None
 
 
-def test_lightning_keeps_hyperparameters_where_littask_filters_them():
-    """LitTask.save_hyperparameters reads the constructor's arguments with Lightning's
-    ``collect_init_args`` and drops what is not plain data from ``_hparams`` and
-    ``_hparams_initial`` after Lightning filled them."""
-    import inspect
-
+def test_lightning_drops_saved_hyperparameters_it_is_told_to_ignore():
+    """LitTask.save_hyperparameters calls Lightning's twice: the second call, with the plain
+    values and ``ignore=`` the others, must drop keys the first saved from ``hparams`` and
+    ``hparams_initial``. LitTask silences the warning the first call gives about modules."""
     import lightning as L
-    from lightning.pytorch.utilities.parsing import collect_init_args
+    from torch import nn
 
     class Task(L.LightningModule):
-        def __init__(self, width: int = 1):
+        def __init__(self, width: int = 1, net=None):
             super().__init__()
-            self.args = collect_init_args(inspect.currentframe(), [], (L.LightningModule,))
-            self.save_hyperparameters()
+            with pytest.warns(UserWarning, match="Attribute 'net' is an instance of `nn.Module`"):
+                self.save_hyperparameters()
+            self.save_hyperparameters({"width": width}, ignore=["net"])
 
-    task = Task(width=3)
-    assert task.args == [{"width": 3}]
-    assert dict(task._hparams) == {"width": 3} == dict(task._hparams_initial)
+    task = Task(width=3, net=nn.Linear(1, 1))
+    assert dict(task.hparams) == {"width": 3} == dict(task.hparams_initial)
 
 
 # --- Optuna -------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """TEMPLATE: a litlab task (a LightningModule). Copy to ``src/litlab/models/<name>.py``.
 
 A small network classifying ``MyDataModule``'s points. ``LitTask`` brings the training, val
-and test steps, per-epoch metrics, the optimizer and scheduler from the config, the NaN check,
-and resumable randomness: a task sets ``self.net``, ``self.loss_fn`` and its metrics.
+and test steps, per-epoch metrics, the optimizer and scheduler from the config: a task sets
+``self.net``, ``self.loss_fn`` and its metrics, and may override what ``litlab.models.base``
+lists (here ``predictions``, ``prediction_columns``, ``output_meaning`` and ``figures``).
 """
 
 from __future__ import annotations

@@ -44,8 +44,8 @@ def test_the_description_says_what_the_model_gets(mnist_root):
     mnist = MNISTDataModule(str(mnist_root), download=False)
     assert mnist.describe_input()["normalisation"] == {
         "scale": 1 / 255,
-        "mean": 0.1307,
-        "std": 0.3081,
+        "mean": [0.1307],
+        "std": [0.3081],
     }
     none = MNISTDataModule(str(mnist_root), download=False, normalize=None)
     assert none.describe_input()["normalisation"] == {"scale": 1 / 255}

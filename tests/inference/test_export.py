@@ -53,8 +53,8 @@ def test_mnist_exports_match_pytorch_on_3000_digits(fmt, trained, tmp_path):
     assert info["preprocessing"]["included"] is True
     assert info["preprocessing"]["normalisation"] == {
         "scale": 1 / 255,
-        "mean": 0.1307,
-        "std": 0.3081,
+        "mean": [0.1307],
+        "std": [0.3081],
     }
     assert info["class_names"] == [str(i) for i in range(10)]
     assert info["output"]["shape"] == ["batch", 10] and info["file"] == path.name

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import lightning as L
 import pytest
 
+from litlab import LitlabError
 from litlab.data import BlobsDataModule, LinearDataModule, MNISTDataModule, SineDataModule
-from litlab.inference.inputs import input_spec
+from litlab.data.base import LitData
+from litlab.inference.inputs import input_spec, read_input
 from litlab.lessons.data import RingsDataModule
 
 SMALL = {"num_samples": 10, "num_val": 10, "num_test": 10}
@@ -30,3 +33,23 @@ def test_the_description_matches_the_stored_samples(make, mnist_root):
     assert list(x.shape[1:]) == spec["shape"]
     assert str(x.dtype) == f"torch.{spec['dtype']}"
     assert spec.get("names") is None or len(spec["names"]) == x.shape[1]
+
+
+def test_a_datamodule_that_does_not_describe_its_samples_gets_one_line(tmp_path):
+    class Plain(L.LightningDataModule):
+        pass
+
+    class Silent(LitData):
+        pass
+
+    for datamodule in (Plain(), Silent()):
+        with pytest.raises(LitlabError, match="does not say what one input looks like"):
+            input_spec(datamodule)
+
+    class Images(LitData):
+        def describe_input(self) -> dict:
+            return {"shape": [4, 4], "dtype": "uint8", "image": "a test pattern"}
+
+    (tmp_path / "a.png").write_bytes(b"")
+    with pytest.raises(LitlabError, match="a.png: Images reads no image files"):
+        read_input(tmp_path, Images())

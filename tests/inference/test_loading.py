@@ -11,7 +11,7 @@ import torch
 
 import litlab
 from litlab import LitlabError
-from litlab.models import MNISTClassifier
+from litlab.models import ImageClassifier
 from litlab.run.checkpoints import KEY
 from tests.fake_cuda import fake_cuda
 from tests.inference.conftest import EXPERIMENTS, model_inputs
@@ -60,7 +60,7 @@ def test_a_run_saved_with_compile_loads_uncompiled(trained, tmp_path):
     torch.save(ckpt, tmp_path / "compiled.ckpt")
     model = litlab.load(tmp_path / "compiled.ckpt")
     assert getattr(model.net, "_compiled_call_impl", None) is None
-    assert MNISTClassifier(compile=True).net._compiled_call_impl is not None  # what is avoided
+    assert ImageClassifier(compile=True).net._compiled_call_impl is not None  # what is avoided
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from PIL import Image
 import litlab
 from litlab import LitlabError
 from litlab.config import compose_config
+from litlab.data import MNISTDataModule
 from litlab.inference.inputs import read_input
 from litlab.inference.predict import predict
 from litlab.inference.writer import PredictionWriter, write_csv
@@ -21,6 +22,8 @@ from litlab.lessons.data import write_idx
 from tests.conftest import fake_digits, help_without_torch, run_cli
 from tests.fake_cuda import fake_cuda
 from tests.inference.conftest import EXPERIMENTS, model_inputs
+
+MNIST = MNISTDataModule(download=False)  # reads no data: it says how images are prepared
 
 
 def predict_cfg(tmp_path: Path, run_dir: Path, *overrides: str):
@@ -125,14 +128,12 @@ def test_a_folder_of_images_is_read_the_way_mnist_was_made(tmp_path):
     ink[..., 3] = np.kron(digit, np.ones((3, 3), dtype=np.uint8))
     Image.fromarray(ink).save(folder / "d_transparent.png")  # RGBA
     (folder / "notes.txt").write_text("not an image")
-    inputs = read_input(folder, {"shape": [28, 28], "dtype": "uint8", "image": True})
+    inputs = read_input(folder, MNIST)
     names = ["a_as_mnist.png", "b_large_inverted.png", "c_colour.JPG", "d_transparent.png"]
     assert inputs.ids == names
     assert inputs.x.dtype == torch.uint8 and inputs.x.shape == (4, 28, 28)
     assert torch.equal(inputs.x[0], torch.from_numpy(digit))  # already MNIST's form: unchanged
-    one = read_input(
-        folder / "a_as_mnist.png", {"shape": [28, 28], "dtype": "uint8", "image": True}
-    )
+    one = read_input(folder / "a_as_mnist.png", MNIST)
     assert one.ids == ["a_as_mnist.png"] and torch.equal(one.x, inputs.x[:1])
     for other in inputs.x[1:]:  # same digit after inversion, resizing, cropping, centring
         differ = (other.float() - torch.from_numpy(digit).float()).abs() > 64
@@ -157,7 +158,7 @@ def test_mnist_inputs(kind, trained, tmp_path, mnist_root):
     )
     assert out.suffix == ".npy"
     table = np.load(out, allow_pickle=False)
-    inputs = read_input(path, {"shape": [28, 28], "dtype": "uint8", "image": True})
+    inputs = read_input(path, MNIST)
     if kind != "folder":
         assert torch.equal(inputs.x, x)
     expected = expected_rows(run_dir, inputs.x, mnist_root)

@@ -1,10 +1,12 @@
-"""ImageClassifier: shapes and channels from config; MNISTClassifier is its MNIST form."""
+"""ImageClassifier: shapes and channels from config, MNIST's by default."""
 
 import pytest
 import torch
 
 from litlab import LitlabError
-from litlab.models import ImageClassifier, MNISTClassifier
+from litlab.models import ImageClassifier
+from litlab.run import fit_and_test
+from tests.conftest import SMALL_MNIST
 
 
 def test_shape_and_channels_come_from_the_arguments():
@@ -24,13 +26,13 @@ def test_too_small_an_image_fails_at_construction_in_one_line():
         ImageClassifier(in_channels=0)
 
 
-def test_the_mnist_name_and_module_still_work():
-    from litlab.models.mnist_cnn import MNISTClassifier as old
-    from litlab.models.mnist_cnn import conv_net
-
-    assert old is MNISTClassifier is ImageClassifier
-    default = MNISTClassifier()
+def test_the_defaults_are_mnists():
+    default = ImageClassifier()
     assert default(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
-    # The state_dict of an old MNIST checkpoint: same layers, same shapes.
-    assert conv_net([32, 64], 10, 0.0, 16)[-1].in_features == 64 * 3 * 3
-    assert default.net[-1].in_features == 64 * 3 * 3
+    assert default.net[-1].in_features == 64 * 3 * 3  # stem 28 -> 14, two blocks -> 7 -> 3
+
+
+def test_short_cnn_run_learns_the_small_digits(cfg_for):
+    run = fit_and_test(cfg_for("logger=none", "trainer.max_epochs=3", *SMALL_MNIST))
+    assert run.metrics["test/acc"] > 0.9
+    assert run.trainer.checkpoint_callback.best_model_path.endswith("best.ckpt")

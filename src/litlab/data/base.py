@@ -1,16 +1,40 @@
-"""The one DataModule shape every litlab task uses: tensors in memory, batches by slicing."""
+"""What litlab asks of a data module (``LitData``), and ``TensorDataModule``, the shape every
+litlab data module takes: tensors in memory, batches by slicing."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightning as L
+import numpy as np
 import torch
 
+from litlab import LitlabError
 from litlab.data.loader import TensorLoader
 
 Split = tuple[torch.Tensor, torch.Tensor]
 
 
-class TensorDataModule(L.LightningDataModule):
+class LitData(L.LightningDataModule):
+    """Training takes any LightningDataModule whose ``train/val/test_dataloader()`` yield
+    ``(x, y)`` (preprocessing on the device in ``on_after_batch_transfer``); litlab-predict and
+    litlab-export also ask it what its samples are, through these methods."""
+
+    def describe_input(self) -> dict:
+        """One sample as stored, known without reading the data: ``shape``, ``dtype``,
+        ``names`` (of columns), ``normalisation``, ``class_names``; for images, ``image``: what
+        one shows (see MNIST's)."""
+        raise LitlabError(
+            f"{type(self).__name__} does not say what one input looks like: give it a "
+            "describe_input() method (see litlab.data.MNISTDataModule)."
+        )
+
+    def read_image(self, path: Path) -> np.ndarray:
+        """An image file as one stored sample, for ``litlab-predict input=`` on image models."""
+        raise LitlabError(f"{path}: {type(self).__name__} reads no image files.")
+
+
+class TensorDataModule(LitData):
     """Subclasses implement ``build()``: ``{"train": (x, y), "val": ..., "test": ...}``."""
 
     def __init__(

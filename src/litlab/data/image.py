@@ -56,6 +56,9 @@ class ImageDataModule(TensorDataModule):
                     f"data.normalize: mean {self.mean} and std {self.std} need one value per "
                     "channel each, and every std above 0."
                 )
+            # As tensors, made here (not while an export traces) and copied once per device.
+            stats = (torch.tensor(v).view(1, -1, 1, 1) for v in (self.mean, self.std))
+            self._stats = {torch.device("cpu"): tuple(stats)}
 
     def to_model_input(self, x: torch.Tensor) -> torch.Tensor:
         """A batch as stored -> float ``[N, C, H, W]``, scaled and normalised."""
@@ -66,11 +69,9 @@ class ImageDataModule(TensorDataModule):
         x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
         if self.mean is None:
             return x
-        if len(self.mean) == 1:
-            # Plain numbers: the very arithmetic litlab's MNIST runs have always done.
-            return (x - self.mean[0]) / self.std[0]
-        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+        if x.device not in self._stats:  # a copy to a GPU at every batch would wait for the GPU
+            self._stats[x.device] = tuple(t.to(x.device) for t in self._stats[torch.device("cpu")])
+        mean, std = self._stats[x.device]
         return (x - mean) / std
 
     def _channels_last(self, x: torch.Tensor) -> bool:
@@ -87,11 +88,8 @@ class ImageDataModule(TensorDataModule):
 
     def normalisation(self, dtype: str = "uint8") -> dict:
         """What ``to_model_input`` does to a stored value, for ``describe_input()``: the scale,
-        then mean and std (plain numbers for one channel, as litlab-export has always
-        written them; lists for several)."""
+        then mean and std, one value per channel."""
         out: dict = {"scale": 1 / 255 if dtype == "uint8" else 1.0}
         if self.mean is not None:
-            one = len(self.mean) == 1
-            out["mean"] = self.mean[0] if one else list(self.mean)
-            out["std"] = self.std[0] if one else list(self.std)
+            out.update(mean=list(self.mean), std=list(self.std))
         return out

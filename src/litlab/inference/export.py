@@ -143,7 +143,7 @@ def describe(fmt: str, output: Path, run, spec: dict, out) -> dict:
             "shape": ["batch", *spec["shape"]],
             "dtype": spec["dtype"],
             **({"names": spec["names"]} if spec.get("names") else {}),
-            **({"image": "white digit on black, 0-255, as MNIST"} if spec.get("image") else {}),
+            **({"image": spec["image"]} if spec.get("image") else {}),
         },
         "preprocessing": {
             "included": True,

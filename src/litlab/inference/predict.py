@@ -24,7 +24,9 @@ def predict(cfg: DictConfig) -> Path:
         raise LitlabError(f"output={output}: litlab writes .csv or .npy files.")
     run = load_run(cfg.ckpt_path, data_dir=cfg.get("data_dir"))
     spec = input_spec(run.datamodule)
-    inputs = read_input(cfg.input, spec) if cfg.get("input") else test_split(run.datamodule)
+    inputs = (
+        read_input(cfg.input, run.datamodule) if cfg.get("input") else test_split(run.datamodule)
+    )
     label = "label" if spec.get("class_names") else "target"
     writer = PredictionWriter(output, inputs.ids, inputs.labels, label)
     trainer = instantiate(

@@ -1,7 +1,6 @@
 from litlab.models.base import LitTask
 from litlab.models.classification import BinaryClassifier, MulticlassClassifier
 from litlab.models.image import ImageClassifier
-from litlab.models.mnist_cnn import MNISTClassifier
 from litlab.models.regression import PolynomialRegression
 from litlab.models.seed_cnn import SeedCNN
 
@@ -9,7 +8,6 @@ __all__ = [
     "BinaryClassifier",
     "ImageClassifier",
     "LitTask",
-    "MNISTClassifier",
     "MulticlassClassifier",
     "PolynomialRegression",
     "SeedCNN",

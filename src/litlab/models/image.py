@@ -11,13 +11,6 @@ from litlab import LitlabError
 from litlab.models.classification import MulticlassClassifier
 
 
-def _side(image_size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(image_size, int):
-        return image_size, image_size
-    height, width = image_size
-    return int(height), int(width)
-
-
 def conv_net(
     channels: Sequence[int],
     num_classes: int,
@@ -37,7 +30,8 @@ def conv_net(
     if in_channels < 1:
         raise LitlabError(f"model.in_channels={in_channels}: images have 1 channel or more.")
     layers: list[nn.Module] = []
-    (h, w), c_in = _side(image_size), in_channels
+    h, w = (image_size, image_size) if isinstance(image_size, int) else map(int, image_size)
+    c_in = in_channels
     if stem:
         layers += [
             nn.Conv2d(in_channels, stem, 5, stride=2, padding=2, bias=False),

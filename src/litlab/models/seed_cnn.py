@@ -2,7 +2,7 @@
 
 Two unpadded 3x3 convolutions (32 and 64 channels) leave a 64 x 4 x 4 = 1024-value feature map,
 which one linear layer maps to the ten classes. Small enough to train on a laptop in seconds;
-``notebooks/03_mnist_cnn.ipynb`` sets it next to litlab's default ``MNISTClassifier``.
+``notebooks/03_mnist_cnn.ipynb`` sets it next to litlab's default ``ImageClassifier``.
 """
 
 from __future__ import annotations

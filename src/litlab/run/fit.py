@@ -1,8 +1,6 @@
 """``litlab-train``'s run. ``plan`` checks and builds everything and writes nothing; then
-``fit_and_test`` reads top to bottom: lock and manifest, fit, test, summary, close.
-
-Each phase is logged to the run's ``train.log`` (``run/phases.py``, a callback in
-``configs/callbacks/default.yaml``).
+``fit_and_test`` reads top to bottom: lock the run dir and open run.json, fit, test, summary,
+close. The phases are logged to the run's ``train.log`` by ``run.callbacks.LogPhases``.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ from litlab import Interrupted, LitlabError
 from litlab.config import check_config, to_plain
 from litlab.config.values import seed_for_numpy
 from litlab.files import write_text
+from litlab.models import LitTask
 from litlab.run import outcome, resume
 from litlab.run.build import build_all
 from litlab.run.checkpoints import Checkpoint, open_checkpoint
@@ -117,6 +116,11 @@ def plan(cfg: DictConfig, callbacks: Sequence = ()) -> Plan:
     # Before anything is built: the model's initial weights come from the seed too.
     L.seed_everything(seed_for_numpy(cfg.seed), workers=True, verbose=False)
     datamodule, model, trainer = build_all(cfg, config, previous.get("wandb"), callbacks, source)
+    if not isinstance(model, LitTask):  # the figures, summary and predictions rely on it
+        raise LitlabError(
+            f"model: {type(model).__name__} is not a litlab.models.LitTask; subclass it (its "
+            "contract is at the top of litlab/models/base.py)."
+        )
     if resumed:
         _check_weights(model, resumed)
     info("config checked: %s, seed %s, run dir %s", cfg.name, cfg.seed, cfg.paths.output_dir)

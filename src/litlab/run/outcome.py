@@ -11,7 +11,7 @@ import lightning as L
 from lightning.pytorch.loggers import WandbLogger
 
 from litlab import LitlabError
-from litlab.models.base import NONFINITE_ADVICE
+from litlab.run.callbacks import NONFINITE_ADVICE
 from litlab.tracking import wandb_run
 
 

@@ -11,9 +11,9 @@ from typing_extensions import override
 
 
 class Figures(Callback):
-    """Asks the model for ``figures(datamodule)`` once testing ends (not every epoch: pictures
-    cost time) and saves each as ``<dirpath>/<name>.png``, logged to wandb and TensorBoard as
-    ``figures/<name>``. Rank 0 only. A model without a ``figures`` method gets none."""
+    """Asks the task for ``figures(datamodule)`` (``LitTask``'s default: none) once testing ends,
+    not every epoch (pictures cost time), and saves each as ``<dirpath>/<name>.png``, logged to
+    wandb and TensorBoard as ``figures/<name>``. Rank 0 only."""
 
     def __init__(self, dirpath: str, dpi: int = 100):
         self.dirpath = Path(dirpath)
@@ -23,11 +23,10 @@ class Figures(Callback):
     @override
     @rank_zero_only
     def on_test_end(self, trainer, pl_module) -> None:
-        make = getattr(pl_module, "figures", None)
-        if make is None or trainer.datamodule is None:
+        if trainer.datamodule is None:
             return
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        for name, fig in make(trainer.datamodule).items():
+        for name, fig in pl_module.figures(trainer.datamodule).items():
             path = self.dirpath / f"{name}.png"
             fig.savefig(path, dpi=self.dpi)
             self.saved.append(path)
