@@ -91,3 +91,11 @@ def test_a_seed_fixes_the_initial_weights(cfg_for):
     first, again, other = (plan(cfg_for(*args, f"seed={s}")).model.state_dict() for s in (0, 0, 1))
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_a_model_that_is_not_a_littask_is_refused_before_anything_runs(cfg_for, tmp_path):
+    cfg = cfg_for("experiment=linear", "logger=none")
+    cfg.model = {"_target_": "lightning.pytorch.demos.boring_classes.BoringModel"}
+    with pytest.raises(LitlabError, match="BoringModel is not a litlab.models.LitTask"):
+        fit_and_test(cfg)
+    assert not (tmp_path / "run").exists()
