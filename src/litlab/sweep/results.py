@@ -83,7 +83,7 @@ def _fmt(x: Any) -> str:
 
 def _metric_keys(rows: Sequence[TrialRow], metric: str) -> list[str]:
     # Imported here: tracking.report imports Lightning, and the grid callback (which imports this
-    # module) is loaded by every litlab-train, including those that stop before any job.
+    # module) is loaded by every litlab-train -m, including those refused before any job.
     from litlab.tracking.report import final_metrics
 
     keys = {k for r in rows for k in final_metrics(r.metrics)}
