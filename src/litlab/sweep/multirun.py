@@ -99,12 +99,6 @@ def _end_ddp(saved_env: dict[str, str | None]) -> None:
             os.environ[key] = value
 
 
-def _world_size(trainer: DictConfig) -> int:
-    devices = trainer.get("devices")
-    count = devices if isinstance(devices, int) and devices > 0 else 1
-    return count * int(trainer.get("num_nodes") or 1)
-
-
 def needs_own_process(cfg: DictConfig) -> bool:
     """A grid job whose Trainer would launch DDP ranks from this process.
 
@@ -113,7 +107,11 @@ def needs_own_process(cfg: DictConfig) -> bool:
     if "LOCAL_RANK" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) > 1:
         return False
     trainer = cfg.get("trainer") or {}
-    return "ddp" in str(trainer.get("strategy")) or _world_size(trainer) > 1
+    devices = trainer.get("devices")
+    per_node = devices if isinstance(devices, int) and devices > 0 else 1
+    return (
+        "ddp" in str(trainer.get("strategy")) or per_node * int(trainer.get("num_nodes") or 1) > 1
+    )
 
 
 def run_job_apart(cfg: DictConfig) -> float | None:
