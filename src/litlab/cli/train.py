@@ -16,7 +16,7 @@ from litlab.cli.help import text
 from litlab.config import CONFIG_DIR, register_resolvers
 
 register_resolvers()
-GRID = "hydra/callbacks=grid"  # litlab.sweep.grid.GRID: a grid's results table, under -m alone
+GRID = "hydra/callbacks=grid"  # configs/hydra/callbacks/grid.yaml: a grid's results table
 
 
 def main() -> float | None:
@@ -24,7 +24,7 @@ def main() -> float | None:
     if help_asked(text(CONFIG_DIR)):
         return None
     if {"-m", "--multirun", "hydra.mode=MULTIRUN"} & set(sys.argv[1:]) and GRID not in sys.argv:
-        sys.argv.append(GRID)
+        sys.argv.append(GRID)  # litlab.sweep.grid, which takes it off once Hydra has read it
     with interrupted_exit(_continue_command):
         return _main()
 
