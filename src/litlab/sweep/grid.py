@@ -38,7 +38,7 @@ def search_refused(argv: list[str]) -> str:
     rest = [a for a in argv[1:] if a not in ("-m", "--multirun")]
     return (
         "hparams_search is a search space for litlab-sweep, which runs the Optuna search; "
-        f"litlab-train would run plain jobs. Run: {shell_command(['litlab-sweep', *rest])}"
+        f"litlab-train would ignore it. Run: {shell_command(['litlab-sweep', *rest])}"
     )
 
 
