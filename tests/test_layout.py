@@ -12,9 +12,9 @@ PACKAGE = Path(litlab.__file__).parent
 # (litlab/__init__.py: errors; litlab/files.py: atomic writes).
 ALLOWED = {
     "cli": {"config", "run", "tracking", "inference", "sweep", "data", "models"},
-    "run": {"config", "tracking", "models", "data"},
+    "run": {"config", "tracking", "models", "data"},  # no sweep: single runs never load it
     "inference": {"config", "run", "data", "models"},
-    "sweep": {"config", "run", "tracking"},
+    "sweep": {"config", "run", "tracking"},  # grid jobs and Optuna trials are runs (run.fit)
     "tracking": set(),
     "config": {"tracking"},  # the ${litlab_wandb_mode:} resolver asks tracking.wandb_run
     "models": {"tracking"},  # figures are drawn with tracking.plots

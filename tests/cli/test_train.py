@@ -1,6 +1,9 @@
 """The console scripts end to end, in subprocesses, as a user runs them."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -146,3 +149,67 @@ def test_help_lists_the_config_groups_without_loading_torch(tmp_path):
     options = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
     assert experiments.split()[1:] == [f"{o}," for o in options[:-1]] + options[-1:]
     assert "trainer " in out and "ddp_cpu" in out
+
+
+# Cluster and sweep code: what a single command must not load.
+SWEEP_CODE = ("litlab.sweep", "optuna", "submitit", "sqlalchemy", "psycopg")
+
+
+def in_one_process(cwd, *commands: list[str]) -> tuple[str, list[str]]:
+    """litlab commands run one after another in a fresh Python, each through its console
+    script's ``main``; what they printed, and the sweep or cluster modules loaded by the end.
+    ``<run>`` in a command is the run dir the first command made."""
+    code = f"""
+import importlib, pathlib, sys
+run = None
+for argv in {[list(c) for c in commands]!r}:
+    sys.argv = [a.replace("<run>", str(run)) for a in argv]
+    importlib.import_module("litlab.cli." + argv[0].removeprefix("litlab-")).main()
+    run = run or next(pathlib.Path("logs").glob("*/runs/*"), None)
+print("loaded:", sorted(m for m in sys.modules if m.startswith({SWEEP_CODE!r})))
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "LITLAB_LOG_DIR": str(cwd / "logs")},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out, _, loaded = proc.stdout.rpartition("loaded: ")
+    return out, json.loads(loaded.replace("'", '"'))
+
+
+def test_only_a_grid_registers_the_sweep_callbacks(tmp_path):
+    single = ["--cfg", "hydra", "experiment=linear"]
+    out, loaded = in_one_process(
+        tmp_path, ["litlab-train", *single], ["litlab-eval", "--cfg", "hydra", "ckpt_path=x"]
+    )
+    assert "litlab.sweep" not in out and "redact_secrets" in out
+    assert loaded == []  # not even through Hydra's scan of hydra_plugins (the SLURM launcher)
+    # -m (or hydra.mode=MULTIRUN, which --cfg accepts) adds the grid's callback; Hydra keeps it
+    # out of the job's own overrides.
+    out, loaded = in_one_process(tmp_path, ["litlab-train", *single, "hydra.mode=MULTIRUN"])
+    assert "_target_: litlab.sweep.grid.SweepResults" in out
+    task = out.split("    task:\n")[1].split("\n  job:")[0]
+    assert "hydra/callbacks" not in task and "experiment=linear" in task
+
+
+@pytest.mark.slow
+def test_single_commands_load_no_sweep_code(workdir):
+    quick = ["trainer.max_epochs=1", "logger=csv", *QUIET]
+    _, loaded = in_one_process(
+        workdir,
+        ["litlab-train", "experiment=linear", *quick],
+        ["litlab-eval", "ckpt_path=<run>"],
+        ["litlab-predict", "ckpt_path=<run>"],
+        ["litlab-export", "ckpt_path=<run>", "format=torchscript"],
+    )
+    assert loaded == []
+    assert (workdir / "logs" / "predict").is_dir() and (workdir / "logs" / "export").is_dir()
+
+
+def test_a_search_space_is_refused_in_one_line_pointing_at_litlab_sweep(workdir):
+    proc = run_cli("litlab-train", "experiment=logistic", "hparams_search=logistic", cwd=workdir,
+                   check=False)  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "litlab-sweep experiment=logistic hparams_search=logistic" in proc.stderr
+    assert not [p for p in (workdir / "logs").rglob("*") if p.is_file()]  # no run left behind

@@ -1,6 +1,7 @@
-"""Grids through ``hydra/launcher=slurm`` on a real single-node SLURM cluster (munge, slurmctld,
-slurmd from a generated slurm.conf in a temp dir): a 2-job grid and a DDP job, the launcher's
-defaults, what it says while jobs wait, and no secret in any file it writes."""
+"""``hydra/launcher=slurm``: its shape from the trainer and secrets moved to the environment; then
+grids on a real single-node SLURM cluster (munge, slurmctld, slurmd from a generated slurm.conf in
+a temp dir): a 2-job grid and a DDP job, the launcher's defaults, what it says while jobs wait,
+and no secret in any file it writes."""
 
 from __future__ import annotations
 
@@ -13,14 +14,59 @@ from pathlib import Path
 
 import pytest
 
+from litlab.config import CONFIG_DIR
 from litlab.tracking import manifest
 from tests.conftest import BIN
 from tests.servers import PG_PASSWORD, postgres, slurm, wait_for
 
-pytestmark = pytest.mark.slow
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
 ARG_SECRET = "Slurm-arg-canary-8e21"
 URL_SECRET = "Slurm-url-canary-3b7c"
+
+
+def test_slurm_launcher_takes_its_shape_from_the_trainer():
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.utils import instantiate
+
+    from litlab.sweep.slurm import SlurmLauncher, gpus_per_node
+
+    def launcher_and_trainer(*overrides: str):
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            cfg = hydra_compose(
+                "train", overrides=["hydra/launcher=slurm", *overrides], return_hydra_config=True
+            )
+        return cfg.hydra.launcher, cfg.trainer
+
+    launcher, trainer = launcher_and_trainer(
+        "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"
+    )
+    assert launcher._target_ == "hydra_plugins.litlab_launcher.SlurmLauncher"
+    assert (launcher.nodes, launcher.tasks_per_node, gpus_per_node(trainer)) == (2, 4, 4)
+    # What Hydra builds from the class it finds under hydra_plugins is litlab.sweep.slurm's.
+    made = instantiate(launcher, submitit_folder="unused")  # the sweep dir needs a running app
+    assert type(made) is SlurmLauncher and made.params["tasks_per_node"] == 4
+    # Defaults a small node accepts; GPUs only for a trainer that uses them.
+    assert (launcher.cpus_per_task, launcher.mem_gb, launcher.gpus_per_node) == (2, 4, None)
+    for cpu in ("trainer=cpu", "trainer=ddp_cpu"):
+        launcher, trainer = launcher_and_trainer(cpu)
+        assert gpus_per_node(trainer) is None
+    assert gpus_per_node(launcher_and_trainer("trainer=gpu")[1]) == 1
+
+
+def test_slurm_jobs_get_command_line_secrets_from_the_environment():
+    from litlab.sweep.slurm import move_secrets_to_env
+
+    env: dict[str, str] = {}
+    moved = move_secrets_to_env(
+        ["seed=1", "+db.password=hunter2hunter", "+db.url=postgresql\\://bob\\:pw42@h/db"], env
+    )
+    assert moved == [
+        "seed=1",
+        "+db.password=${oc.env:LITLAB_SECRET_0}",
+        "+db.url=postgresql\\://bob\\:${oc.env:LITLAB_SECRET_1}@h/db",
+    ]
+    assert env == {"LITLAB_SECRET_0": "hunter2hunter", "LITLAB_SECRET_1": "pw42"}
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +91,7 @@ def submit(cwd: Path, cluster, *overrides: str, partition: str = "debug") -> sub
     )
 
 
+@pytest.mark.slow
 def test_grid_and_ddp_jobs_run_as_slurm_jobs_without_writing_secrets(tmp_path, cluster):
     grid_dir, ddp_dir = tmp_path / "grid", tmp_path / "ddp"
     grid_dir.mkdir(), ddp_dir.mkdir()
@@ -96,6 +143,7 @@ def test_grid_and_ddp_jobs_run_as_slurm_jobs_without_writing_secrets(tmp_path, c
     assert ARG_SECRET not in grid_out and URL_SECRET not in grid_out
 
 
+@pytest.mark.slow
 def test_a_job_that_cannot_start_says_why_and_a_cancelled_one_fails_in_one_line(tmp_path, cluster):
     # The "short" partition allows 1 minute; the job asks for 10: SLURM holds it forever.
     proc = submit(tmp_path, cluster, "trainer=cpu", "logger=csv", partition="short")
@@ -114,6 +162,7 @@ def test_a_job_that_cannot_start_says_why_and_a_cancelled_one_fails_in_one_line(
     assert "Traceback" not in out
 
 
+@pytest.mark.slow
 def test_sweep_workers_submitted_with_sbatch_share_one_postgres_study(tmp_path, cluster):
     import optuna
 

@@ -1,11 +1,15 @@
-"""Hydra loads launchers only from the ``hydra_plugins`` namespace; litlab's lives in
-``litlab.sweep.slurm`` and is registered here under that namespace."""
+"""Hydra loads launchers only from the ``hydra_plugins`` namespace, and imports every module in it
+whenever a Hydra app starts, every litlab command included. litlab's SLURM launcher lives in
+``litlab.sweep.slurm`` (it needs the [slurm] extra) and is imported only when a grid uses it."""
 
-try:
-    from litlab.sweep.slurm import SlurmLauncher as _Launcher
-except ImportError:  # no hydra-submitit-launcher (pip install -e .[slurm]): no SLURM launcher
-    pass
-else:
+from hydra.plugins.launcher import Launcher
 
-    class SlurmLauncher(_Launcher):
-        """``hydra/launcher=slurm`` (configs/hydra/launcher/slurm.yaml)."""
+
+class SlurmLauncher(Launcher):
+    """``hydra/launcher=slurm`` (configs/hydra/launcher/slurm.yaml)."""
+
+    def __new__(cls, **params):
+        # Hydra instantiates the class it found here; the launcher it gets is litlab.sweep.slurm's.
+        from litlab.sweep.slurm import SlurmLauncher
+
+        return SlurmLauncher(**params)

@@ -31,8 +31,8 @@ def run(argv: list[str]) -> None:
     """Plan the sweep, start the workers, optimize, and write the results table."""
     from litlab.sweep import interrupt
     from litlab.sweep import optuna_search as search
-    from litlab.sweep.storage import mask
     from litlab.tracking.provenance import shell_command
+    from litlab.tracking.redaction import redact_text
 
     args = _parser().parse_args(argv)
     sweep = search.plan(args.overrides)
@@ -47,7 +47,7 @@ def run(argv: list[str]) -> None:
     workers: list = []
     with interrupt.stop_on_signal(workers):
         if worker == 0:
-            print(f"study {sweep.name}: {mask(sweep.storage_url)}  (sweep dir: {sweep.dir})")
+            print(f"study {sweep.name}: {redact_text(sweep.storage_url)}  (sweep dir: {sweep.dir})")
         study = search.open_study(sweep)  # the first worker creates it; the rest join
         if worker == 0:
             workers += search.start_workers(argv, n_jobs - 1)

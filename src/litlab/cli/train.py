@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import shlex
+import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from litlab import LitlabError
 from litlab.cli.common import discard_refused_run, help_asked, interrupted_exit, user_errors
 from litlab.cli.help import text
 from litlab.config import CONFIG_DIR, register_resolvers
-from litlab.run.multirun import in_multirun, job_argv, needs_own_process, run_job_apart
 
 register_resolvers()
+GRID = "hydra/callbacks=grid"  # configs/hydra/callbacks/grid.yaml: a grid's results table
 
 
 def main() -> float | None:
     """``litlab-train``: answer --help, else compose the config and fit and test it."""
     if help_asked(text(CONFIG_DIR)):
         return None
+    if {"-m", "--multirun", "hydra.mode=MULTIRUN"} & set(sys.argv[1:]) and GRID not in sys.argv:
+        sys.argv.append(GRID)  # litlab.sweep.grid, which takes it off once Hydra has read it
     with interrupted_exit(_continue_command):
         return _main()
 
@@ -30,15 +36,17 @@ def _continue_command(run_dir: str) -> str:
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
 def _main(cfg: DictConfig) -> float | None:
-    from litlab.run.fit import fit_and_test  # torch and Lightning load once a run really starts
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        from litlab.sweep.multirun import grid_job  # one job of -m; DDP inside it
 
-    if in_multirun():
-        # Hydra records a failed job as such and goes on with the rest of the grid.
-        if needs_own_process(cfg):  # a DDP job: its failure must not end the grid
-            return run_job_apart(cfg)
-        with job_argv():  # DDP children of a multirun job rerun that job only
-            return fit_and_test(cfg).objective
+        return grid_job(cfg)
     with user_errors(on_error=lambda: discard_refused_run(cfg)):
+        if cfg.get("hparams_search"):  # litlab-sweep's; in a grid, its callback refuses it
+            from litlab.sweep.grid import search_refused
+
+            raise LitlabError(search_refused(sys.argv))
+        from litlab.run.fit import fit_and_test  # torch and Lightning load once a run starts
+
         return fit_and_test(cfg).objective
 
 

@@ -5,8 +5,7 @@ __all__ = ["Run", "evaluate", "fit_and_test", "plan"]
 
 
 def __getattr__(name: str):
-    # torch and Lightning load only when a run is asked for: the CLIs' --help import this
-    # package's light modules (litlab.run.multirun) and must stay fast.
+    # torch and Lightning load only when a run is asked for, not when litlab.run is imported.
     if name == "evaluate":
         from litlab.run.evaluation import evaluate
 

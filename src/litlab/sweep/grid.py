@@ -1,5 +1,6 @@
 """Grids (``litlab-train -m key=a,b ...``): the Hydra callback that gives a grid the same results
-table as an Optuna search (``results``).
+table as an Optuna search (``results``). litlab-train registers it for ``-m`` alone
+(configs/hydra/callbacks/grid.yaml); a single run loads no sweep code.
 
 Each job records itself next to its run (``sweep_job.json``) when it ends and refreshes the
 table from every job recorded so far: with the SLURM launcher jobs end on other machines, and a
@@ -12,21 +13,33 @@ import contextlib
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from litlab import first_line
 from litlab.files import write_text
 from litlab.sweep.results import TrialRow, finite, write_results
+from litlab.tracking.provenance import shell_command
 from litlab.tracking.redaction import redact_overrides
 
 JOB_FILE = "sweep_job.json"
+GRID = "hydra/callbacks=grid"  # litlab.cli.train adds it to the command line of a grid
+
+
+def search_refused(argv: list[str]) -> str:
+    """``litlab-train [-m] hparams_search=...`` is how other templates start Optuna; here the
+    search is litlab-sweep's, and litlab-train says so instead of running plain jobs."""
+    rest = [a for a in argv[1:] if a not in ("-m", "--multirun")]
+    return (
+        "hparams_search is a search space for litlab-sweep, which runs the Optuna search; "
+        f"litlab-train would ignore it. Run: {shell_command(['litlab-sweep', *rest])}"
+    )
 
 
 def run_metrics(run_dir: Path) -> dict[str, float]:
@@ -77,9 +90,17 @@ def job_outcome(job_return: JobReturn) -> tuple[Any, str]:
 
 
 class SweepResults(Callback):
-    """Registered in configs/hydra/default.yaml; does nothing outside ``-m``."""
+    """Registered by configs/hydra/callbacks/grid.yaml, which litlab-train adds under ``-m``."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Hydra has read the command line: from here on it is the one the user typed (the
+        # SLURM launcher records it in each job's run.json).
+        if GRID in sys.argv:
+            sys.argv.remove(GRID)
+        if config.get("hparams_search"):
+            # sys.exit, not LitlabError: Hydra reports a callback's exception with a traceback
+            # hint; SystemExit passes through it as this one line, before any job starts.
+            sys.exit(f"litlab: error: {search_refused(sys.argv)}")
         # hydra.sweep.dir reads paths.log_dir and name, which use the ${hydra:...} resolver; in a
         # single run Hydra sets HydraConfig before resolving hydra.run.dir, but the sweeper
         # resolves the sweep dir before any job has set it. Set it here, as a run would.
@@ -89,7 +110,7 @@ class SweepResults(Callback):
         from lightning.pytorch.utilities import rank_zero_only  # the job has imported it
 
         # With the SLURM launcher every DDP rank runs the job: only the first records it.
-        if config.hydra.mode != RunMode.MULTIRUN or rank_zero_only.rank != 0:
+        if rank_zero_only.rank != 0:
             return
         run_dir = Path(config.hydra.runtime.output_dir)
         value, error = job_outcome(job_return)

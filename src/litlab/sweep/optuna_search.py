@@ -25,6 +25,7 @@ from litlab import LitlabError, first_line
 from litlab.config import compose_config
 from litlab.sweep import interrupt, results, storage
 from litlab.sweep.space import Param, override, parse_space
+from litlab.tracking.redaction import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ def open_study(sweep: Sweep):
             )
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as err:
         raise LitlabError(
-            f"hparams_search.storage={storage.mask(url)}: {storage.describe(err, url)}"
+            f"hparams_search.storage={redact_text(url)}: {storage.describe(err, url)}"
         ) from err
     sampler_cfg = hs.get("sampler")
     if sampler_cfg:

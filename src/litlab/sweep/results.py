@@ -83,7 +83,7 @@ def _fmt(x: Any) -> str:
 
 def _metric_keys(rows: Sequence[TrialRow], metric: str) -> list[str]:
     # Imported here: tracking.report imports Lightning, and the grid callback (which imports this
-    # module) is loaded by every litlab-train, including those that stop before any job.
+    # module) is loaded by every litlab-train -m, including those refused before any job.
     from litlab.tracking.report import final_metrics
 
     keys = {k for r in rows for k in final_metrics(r.metrics)}
@@ -103,11 +103,6 @@ def _csv_text(header: list[str], table: list[list[Any]]) -> str:
     writer.writerow(header)
     writer.writerows([["" if c is None else c for c in row] for row in table])
     return buf.getvalue()
-
-
-def command(prefix: Sequence[str], overrides: Sequence[str]) -> str:
-    """The shell command that reruns a trial: ``litlab-train key=value ...``, quoted."""
-    return shlex.join([*prefix, *overrides])
 
 
 @dataclass
@@ -174,7 +169,7 @@ def write_results(
     if len(seeds) > 1:
         md += _seed_section(ranked, out, metric, mode, prefix, seeds)
     elif done:
-        best = command(prefix, ranked[0].overrides)
+        best = shlex.join([*prefix, *ranked[0].overrides])  # reruns the best trial
         md += ["", "Best configuration:", "", "```bash", best, "```"]
     short = [c for c in header if c not in ("run_dir", "error")]
     md += ["", "## Trials, best first", "", _markdown(short, [row[: len(short)] for row in table])]
@@ -215,7 +210,7 @@ def _seed_section(rows, out: Path, metric, mode, prefix, seeds) -> list[str]:
         f"Best configuration over seeds {seed_list} (mean of {metric}):",
         "",
         "```bash",
-        command([*prefix, "-m"], [*best.overrides, f"seed={seed_list}"]),
+        shlex.join([*prefix, "-m", *best.overrides, f"seed={seed_list}"]),
         "```",
         "",
         "## Mean ± std per configuration",

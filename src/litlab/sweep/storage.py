@@ -29,17 +29,12 @@ _PACKAGES = {
 }
 
 
-def mask(url: str) -> str:
-    """``postgresql://bob:hunter2@db/optuna`` -> ``postgresql://bob:<redacted>@db/optuna``."""
-    return redact_text(url)
-
-
 def check_driver(url: str) -> None:
     """Fail in one line, naming the package to install, when the URL's driver is missing."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    where = f"hparams_search.storage={mask(url)}"
+    where = f"hparams_search.storage={redact_text(url)}"  # postgresql://bob:<redacted>@db/..
     try:
         dialect = make_url(url).get_dialect()
     except (ArgumentError, NoSuchModuleError, ValueError) as err:

@@ -1,4 +1,4 @@
-"""DDP inside a Hydra multirun job: each job runs its ranks apart from the sweep.
+"""One job of a grid (``litlab-train -m``): ``grid_job``, and DDP inside it.
 
 A grid job that would start DDP ranks itself runs as a litlab-train process of its own
 (``run_job_apart``): when one of its ranks fails, Lightning kills that job's processes, and with
@@ -7,7 +7,7 @@ them it would kill the sweep's process too; apart, the job fails alone and the g
 Lightning starts ranks 1..N-1 by rerunning ``sys.argv`` with ``hydra.run.dir=<hydra.run.dir>``
 appended (``_hydra_subprocess_cmd``). Under ``-m`` that argv is the sweep itself, so every child
 would start the full grid again, and ``hydra.run.dir`` (a fresh timestamp) is not the job's dir.
-While a multirun job runs, ``job_argv`` makes both name this job alone: its own overrides, in its
+While a grid job runs, ``job_argv`` makes both name this job alone: its own overrides, in its
 own output dir. With the SLURM launcher and tasks per node = devices, SLURM starts the ranks and
 Lightning launches nothing; this is then a no-op.
 """
@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig, read_write
 
 from litlab import Interrupted, LitlabError, first_line
@@ -50,15 +49,21 @@ def single_run_argv(argv: list[str], overrides: list[str], output_dir: str) -> l
     return [argv[0], *_config_flags(argv[1:]), *overrides, f"hydra.run.dir={output_dir!r}"]
 
 
-def in_multirun() -> bool:
-    """Whether this process runs a job of a Hydra multirun (``-m``)."""
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+def grid_job(cfg: DictConfig) -> float | None:
+    """Fit and test one job of a grid; its objective. Hydra records a job that raises as
+    failed and goes on with the rest of the grid."""
+    from litlab.run.fit import fit_and_test
+
+    if needs_own_process(cfg):  # a DDP job: its failure must not end the grid
+        return run_job_apart(cfg)
+    with job_argv():  # DDP children of a grid job rerun that job only
+        return fit_and_test(cfg).objective
 
 
 @contextmanager
 def job_argv() -> Iterator[None]:
-    """Within a multirun job, make Lightning's DDP children rerun this job in its own dir."""
-    if not in_multirun() or "LOCAL_RANK" in os.environ:  # a single run, or a child rank
+    """Within a grid job, make Lightning's DDP children rerun this job in its own dir."""
+    if "LOCAL_RANK" in os.environ:  # ranks were started for this process: Lightning starts none
         yield
         return
     hydra = HydraConfig.get()
@@ -94,23 +99,19 @@ def _end_ddp(saved_env: dict[str, str | None]) -> None:
             os.environ[key] = value
 
 
-def _world_size(trainer: DictConfig) -> int:
-    devices = trainer.get("devices")
-    count = devices if isinstance(devices, int) and devices > 0 else 1
-    return count * int(trainer.get("num_nodes") or 1)
-
-
 def needs_own_process(cfg: DictConfig) -> bool:
-    """A multirun job whose Trainer would launch DDP ranks from this process.
+    """A grid job whose Trainer would launch DDP ranks from this process.
 
     Not when SLURM started the ranks (tasks per node = devices): Lightning launches nothing then.
     """
-    if not in_multirun() or "LOCAL_RANK" in os.environ:
-        return False
-    if int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+    if "LOCAL_RANK" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) > 1:
         return False
     trainer = cfg.get("trainer") or {}
-    return "ddp" in str(trainer.get("strategy")) or _world_size(trainer) > 1
+    devices = trainer.get("devices")
+    per_node = devices if isinstance(devices, int) and devices > 0 else 1
+    return (
+        "ddp" in str(trainer.get("strategy")) or per_node * int(trainer.get("num_nodes") or 1) > 1
+    )
 
 
 def run_job_apart(cfg: DictConfig) -> float | None:

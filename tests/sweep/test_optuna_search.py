@@ -1,0 +1,184 @@
+"""Optuna search (``litlab-sweep``): the study loop, failures, resuming, workers, Ctrl+C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import optuna
+import pytest
+from omegaconf import OmegaConf
+
+from litlab.cli.sweep import run as sweep
+from litlab.sweep import optuna_search, space
+from litlab.tracking import manifest
+from tests.conftest import final_metrics, run_cli
+from tests.servers import wait_for
+from tests.sweep.conftest import LINEAR, read_csv, study_of
+
+
+@pytest.mark.slow
+def test_optuna_sweep_finds_better_than_its_first_trial(workdir):
+    overrides = [*LINEAR, "trainer.max_epochs=6", "hparams_search.n_trials=6"]
+    sweep(overrides)
+    study = study_of(overrides)
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == 6 and trials[0].state.name == "COMPLETE"
+    assert study.best_value < trials[0].value
+    # The pruning callback reported val/loss after every epoch of every trial it let finish.
+    assert sorted(trials[0].intermediate_values) == list(range(6))
+    assert trials[0].intermediate_values[5] == pytest.approx(trials[0].value)
+
+    sweep_dir = optuna_search.plan(overrides).dir
+    assert sweep_dir == workdir / "logs" / "linear" / "sweeps" / study.study_name
+    table = read_csv(sweep_dir / "results.csv")
+    assert table[0]["trial"] == str(study.best_trial.number)
+    best_dir = Path(table[0]["run_dir"])
+    assert best_dir.parent == sweep_dir / "trials"
+    saved = OmegaConf.load(best_dir / "config.yaml")  # a normal run, in its own dir
+    assert saved.model.optimizer.lr == study.best_params["model.optimizer.lr"]
+    assert saved.paths.output_dir == str(best_dir)
+    assert final_metrics(best_dir)["val/loss"] == pytest.approx(study.best_value)
+    md = (sweep_dir / "results.md").read_text()
+    lr = space.format_value(study.best_params["model.optimizer.lr"])
+    assert "litlab-train experiment=linear" in md and "trainer.max_epochs=6" in md and lr in md
+
+
+def test_failing_trial_is_recorded_and_the_sweep_goes_on(workdir):
+    # The fast tier's end-to-end Optuna sweep: three short trials in this process.
+    overrides = [
+        *LINEAR,
+        "trainer.max_epochs=2",
+        "hparams_search.n_trials=3",
+        "hparams_search.sampler._target_=optuna.samplers.BruteForceSampler",
+        "~hparams_search.sampler.n_startup_trials",
+        "~hparams_search.params",
+        # lr=1e30 sends the loss to infinity: litlab raises at the end of the first epoch.
+        '+hparams_search.params.model.optimizer.lr="choice(0.05, 1e30, 0.1)"',
+    ]
+    sweep(overrides)
+    trials = study_of(overrides).get_trials(deepcopy=False)
+    states = {t.params["model.optimizer.lr"]: t.state.name for t in trials}
+    assert states == {0.05: "COMPLETE", 1e30: "FAIL", 0.1: "COMPLETE"}
+    failed = next(t for t in trials if t.state.name == "FAIL")
+    assert failed.number < max(t.number for t in trials)  # trials ran after it
+    assert "NaN or infinite" in failed.user_attrs["error"]
+    table = read_csv(optuna_search.plan(overrides).dir / "results.csv")
+    assert [r["status"] for r in table] == ["complete", "complete", "failed"]
+
+
+def _wait_for_complete_trial(db: Path, proc: subprocess.Popen) -> None:
+    # Read-only: a second writer creating Optuna's tables would race the sweep's own.
+    for _ in range(1200):  # polls, not a time limit on the sweep's speed
+        if proc.poll() is not None:
+            raise AssertionError(f"the sweep ended before it was stopped: {proc.returncode}")
+        try:
+            with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+                query = "SELECT count(*) FROM trials WHERE state = 'COMPLETE'"
+                if con.execute(query).fetchone()[0]:
+                    return
+        except sqlite3.OperationalError:
+            pass  # no database or no tables yet
+        time.sleep(0.1)
+    raise AssertionError("no trial finished")
+
+
+@pytest.mark.slow
+def test_stopped_study_resumes_where_it_stopped(workdir):
+    overrides = [*LINEAR, "trainer.max_epochs=3", "hparams_search.n_trials=4"]
+    overrides.append("hparams_search.heartbeat=1")  # the killed trial is seen as dead quickly
+    cmd = [sys.executable, "-m", "litlab.sweep", *overrides]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    proc = subprocess.Popen(cmd, cwd=workdir, start_new_session=True, **quiet)
+    try:
+        _wait_for_complete_trial(optuna_search.plan(overrides).dir / "optuna.db", proc)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # a crash: nothing gets to clean up
+        proc.wait()
+    before = {t.number: t for t in study_of(overrides).get_trials(deepcopy=False)}
+    done_before = {n: t for n, t in before.items() if t.state.name == "COMPLETE"}
+    assert 1 <= len(done_before) < 4
+
+    subprocess.run(cmd, cwd=workdir, check=True, capture_output=True, timeout=600)
+    after = {t.number: t for t in study_of(overrides).get_trials(deepcopy=False)}
+    for n, t in done_before.items():  # kept, not rerun
+        assert after[n].state.name == "COMPLETE" and after[n].value == t.value
+        assert after[n].params == t.params
+    new = [t for n, t in after.items() if n not in before]
+    assert new and min(t.number for t in new) == max(before) + 1
+    finished = [t for t in after.values() if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]
+    assert len(finished) >= 4
+    for n, t in before.items():
+        if t.state.name == "RUNNING":  # killed mid-trial: failed by its missing heartbeat
+            assert after[n].state.name == "FAIL"
+    table = read_csv(optuna_search.plan(overrides).dir / "results.csv")
+    assert {r["trial"] for r in table} == {str(n) for n in after}
+
+
+def test_workers_seeded_alike_draw_different_points_reproducibly():
+    def draws(n_workers: int) -> dict[int, float]:
+        storage = optuna.storages.InMemoryStorage()
+        studies = []
+        for _ in range(n_workers):  # every worker runs the same command: the same seed
+            sampler = optuna.samplers.TPESampler(seed=7, n_startup_trials=5)
+            optuna_search.seed_per_trial(sampler, 7)
+            studies.append(optuna.create_study(storage=storage, study_name="s", sampler=sampler,
+                                               load_if_exists=True))  # fmt: skip
+        out = {}
+        for i in range(6):  # the workers take turns, as they would on a server
+            trial = studies[i % n_workers].ask()
+            out[trial.number] = trial.suggest_float("x", 0.0, 1.0)
+            studies[i % n_workers].tell(trial, out[trial.number])
+        return out
+
+    three = draws(3)
+    assert len(set(three.values())) == 6  # no two workers drew alike
+    assert {n: three[n] for n in range(5)} == {n: draws(1)[n] for n in range(5)}  # seeded by trial
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_sweep_marks_the_trial_and_says_how_to_continue(workdir):
+    overrides = [*LINEAR, "trainer.max_epochs=2000", "hparams_search.n_trials=3"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "litlab.sweep", *overrides], cwd=workdir,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    run_dir = optuna_search.plan(overrides).dir / "trials" / "0000"
+
+    def training() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"the sweep ended before Ctrl+C: {proc.communicate()}")
+        return "hardware" in manifest.read(run_dir)  # built, about to fit or fitting
+
+    wait_for(training, "the first trial to start training", tries=3000)
+    time.sleep(1)  # into the epochs
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("litlab-sweep: interrupted") and "Continue with: litlab-sweep " in last
+    assert "hparams_search.n_trials=3" in last
+
+    trials = study_of(overrides).get_trials(deepcopy=False)
+    first = trials[0]
+    assert first.state.name == "FAIL" and "interrupted" in first.user_attrs["error"]
+    (again,) = [t for t in trials if t.user_attrs.get("retry_of") == 0]
+    assert again.state.name == "WAITING" and again.system_attrs["fixed_params"] == first.params
+    assert manifest.read(run_dir)["status"] == "interrupted"
+
+
+def test_sweep_refuses_ddp_trials_before_starting(workdir):
+    proc = run_cli(
+        "litlab-sweep", *LINEAR, "trainer=ddp_cpu", cwd=workdir, check=False
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "litlab-sweep: error:" in proc.stderr and "DDP" in proc.stderr
+    assert not (workdir / "logs").exists()  # no study, no trial

@@ -1,0 +1,55 @@
+"""The search space: Hydra's sweep syntax read once, values that survive the command line."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from litlab import LitlabError
+from litlab.config import compose_config
+from litlab.sweep import space
+
+
+def test_search_space_reads_hydra_sweep_syntax():
+    params = space.parse_space(
+        {
+            "model.optimizer.lr": "tag(log, interval(1e-4, 1e-1))",
+            "data.batch_size": "choice(32, 64, 128)",
+            "model": {"degree": "range(1, 6)", "hidden_size": "tag(int, interval(4, 64))"},
+            "trainer.max_epochs": 7,
+        }
+    )
+    by_key = {p.key: p for p in params}
+    lr, bs = by_key["model.optimizer.lr"], by_key["data.batch_size"]
+    assert (lr.kind, lr.low, lr.high, lr.log, lr.integer) == ("interval", 1e-4, 1e-1, True, False)
+    assert bs.values == (32, 64, 128)
+    degree, hidden = by_key["model.degree"], by_key["model.hidden_size"]
+    assert (degree.low, degree.high, degree.step, degree.integer) == (1, 5, 1, True)
+    assert hidden.integer and not hidden.log
+    assert by_key["trainer.max_epochs"].values == (7,)
+
+    trial = optuna.create_study().ask()
+    values = {p.key: p.suggest(trial) for p in params}
+    assert 1e-4 <= values["model.optimizer.lr"] <= 1e-1
+    assert values["data.batch_size"] in (32, 64, 128) and values["model.degree"] in range(1, 6)
+    assert isinstance(values["model.hidden_size"], int) and 4 <= values["model.hidden_size"] <= 64
+    assert trial.distributions["model.optimizer.lr"].log
+
+    with pytest.raises(LitlabError, match="model.lr is given twice"):
+        space.parse_space({"model.lr": "choice(1, 2)", "model": {"lr": "choice(3, 4)"}})
+    for bad, message in [
+        ("interval(1, 0)", "needs low < high"),
+        ("tag(log, interval(0, 1))", "positive lower bound"),
+        ("tag(fancy, choice(1, 2))", "unknown tag"),
+        ("choice(1, 2", "is no Hydra sweep"),
+    ]:
+        with pytest.raises(LitlabError, match=message):
+            space.parse_param("x", bad)
+
+
+def test_sampled_values_survive_the_trip_through_the_command_line(tmp_path):
+    values = {"model.optimizer.lr": 1e-05, "model.hidden_size": None, "seed": 3}
+    overrides = ["experiment=logistic", *(space.override(k, v) for k, v in values.items())]
+    cfg = compose_config(overrides, output_dir=tmp_path)
+    assert cfg.model.optimizer.lr == 1e-05 and cfg.model.hidden_size is None and cfg.seed == 3
+    assert space.format_value("a b") == "'a b'" and space.format_value("null") == "'null'"
