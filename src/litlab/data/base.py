@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from litlab.config.values import Count
 from litlab.data.loader import TensorLoader
 
 Split = tuple[torch.Tensor, torch.Tensor]
@@ -15,8 +16,8 @@ class TensorDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        batch_size: int,
-        eval_batch_size: int | None = None,
+        batch_size: Count,
+        eval_batch_size: Count | None = None,
         seed: int = 0,
         on_device: bool = True,
     ):
