@@ -19,6 +19,8 @@ from litlab.run.checkpoints import open_checkpoint
 from tests.conftest import BIN, run_cli
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+# One experiment per kind of task (regression, binary, images) for the fast tier.
+KINDS = ["linear", "logistic", "mnist"]
 # Numeric keys whose default is null (no number to find in the config).
 NULL_NUMBERS = [
     "trainer.limit_train_batches",
@@ -140,6 +142,21 @@ def compose_for_bad_values(experiment: str, path: Path, mnist_root: Path):
     )
 
 
+@pytest.mark.parametrize("experiment", KINDS)
+def test_a_bad_value_of_every_numeric_key(experiment, tmp_path, mnist_root):
+    """The fast tier: one value per key, each experiment starting at another place in the list
+    of bad values, so together they try each kind of bad value on keys of every kind."""
+    base = compose_for_bad_values(experiment, tmp_path / "run", mnist_root)
+    start = KINDS.index(experiment)
+    tries = [
+        (key, values[(start + i) % len(values)])
+        for i, key in enumerate(numeric_keys(base))
+        for values in [bad_values(base, key)]
+    ]
+    assert not try_values(base, tries, tmp_path / "run", run_accepted=False)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_bad_values_of_every_numeric_key(experiment, tmp_path, mnist_root):
     """Every bad value for every key; for logistic, what the check lets through is also run."""
