@@ -90,7 +90,7 @@ def _sequence(hint: Any) -> tuple[Any, int | None] | None:
     """``(item hint, length or None)`` of a list hint (``list[int]``, ``tuple[int, int]``,
     ``Sequence[int]``); None for any other hint, or a tuple of mixed items."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    mixed = len(set(args) - {Ellipsis}) > 1
+    mixed = any(a not in (args[0], Ellipsis) for a in args)
     if mixed or (hint not in (list, tuple) and origin not in (list, tuple, Sequence)):
         return None
     fixed = origin is tuple and args and args[-1] is not Ellipsis
