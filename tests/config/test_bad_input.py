@@ -148,11 +148,10 @@ def test_a_bad_value_of_every_numeric_key(experiment, tmp_path, mnist_root):
     of bad values, so together they try each kind of bad value on keys of every kind."""
     base = compose_for_bad_values(experiment, tmp_path / "run", mnist_root)
     start = KINDS.index(experiment)
-    tries = [
-        (key, values[(start + i) % len(values)])
-        for i, key in enumerate(numeric_keys(base))
-        for values in [bad_values(base, key)]
-    ]
+    tries = []
+    for i, key in enumerate(numeric_keys(base)):
+        values = bad_values(base, key)
+        tries.append((key, values[(start + i) % len(values)]))
     assert not try_values(base, tries, tmp_path / "run", run_accepted=False)
 
 
