@@ -3,17 +3,22 @@ end by litlab-train: fit, test, pictures, and a checkpoint that loads back."""
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import shutil
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+from omegaconf import OmegaConf
 
 import litlab
 import litlab.config
-from litlab.config import CONFIG_DIR, compose_config
+from litlab import LitlabError
+from litlab.config import CONFIG_DIR, check_config, compose_config
 from litlab.run import fit_and_test
+from tests.config.test_bad_input import unguarded_keys
 from tests.conftest import final_metrics, run_cli, run_dirs
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "task"
@@ -68,6 +73,28 @@ def test_a_task_from_the_templates_trains_tests_and_reloads(tmp_path, monkeypatc
     assert type(model).__name__ == "MyClassifier" and not model.training
     x, y, out = model.predict_split(datamodule, "test")
     assert (out.argmax(-1) == y).float().mean() > 0.9
+
+
+def test_a_new_task_brings_its_own_range_checks(tmp_path, monkeypatch):
+    """With no edit in src/litlab/: the template's signatures guard every number it adds, and
+    a value out of range is refused in one line naming the key and its range."""
+    configs, code = tmp_path / "configs", tmp_path / "code"
+    shutil.copytree(CONFIG_DIR, configs)
+    add_task("sectors", code, configs)
+    monkeypatch.syspath_prepend(str(code))
+    monkeypatch.setattr(litlab.config, "CONFIG_DIR", configs)
+    base = compose_config(["experiment=sectors"], output_dir=tmp_path / "run")
+    assert not unguarded_keys(base)
+    for key, bad, allowed in (
+        ("model.hidden_size", 0, "an integer >= 1"),
+        ("data.num_classes", 1, "an integer >= 2"),
+        ("data.num_val", 1.5, "an integer >= 1"),
+    ):
+        cfg = copy.deepcopy(base)
+        OmegaConf.update(cfg, key, bad)
+        with pytest.raises(LitlabError) as err:
+            check_config(cfg)
+        assert str(err.value) == f"{key}={bad} is not allowed: {allowed}."
 
 
 def test_the_readme_commands_as_written(tmp_path, monkeypatch):

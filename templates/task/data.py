@@ -8,9 +8,12 @@ Replace ``sample`` with your data; keep the constructor's contract.
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
+from annotated_types import Ge
 
+from litlab.config.values import Count
 from litlab.data.base import Split, TensorDataModule
 
 
@@ -24,16 +27,18 @@ class MyDataModule(TensorDataModule):
     through those loaders.
     """
 
+    # The types carry the ranges: a config value outside one is refused before a run starts,
+    # in one line naming the key. ``Count`` is ``Annotated[int, Ge(1)]``; a float is finite.
     def __init__(
         self,
-        num_classes: int = 3,
-        num_samples: int = 2000,
-        num_val: int = 500,
-        num_test: int = 1000,
+        num_classes: Annotated[int, Ge(2)] = 3,
+        num_samples: Count = 2000,
+        num_val: Count = 500,
+        num_test: Count = 1000,
         # The contract every litlab data module keeps: the config passes these four
         # (seed as ``seed: ${seed}``, so one run-level seed decides the data too).
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
+        batch_size: Count = 64,
+        eval_batch_size: Count | None = None,
         seed: int = 0,
         on_device: bool = True,
     ):

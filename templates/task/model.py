@@ -13,6 +13,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
+from litlab.config.values import Classes, Count
 from litlab.models.base import LitTask
 
 
@@ -21,9 +22,9 @@ class MyClassifier(LitTask):
 
     def __init__(
         self,
-        in_features: int = 2,
-        hidden_size: int = 32,
-        num_classes: int = 3,
+        in_features: Count = 2,  # ranges in the types, as in MyDataModule
+        hidden_size: Count = 32,
+        num_classes: Classes = 3,
         **kwargs,  # optimizer, scheduler, scheduler_interval: LitTask's, from the config
     ):
         super().__init__(**kwargs)

@@ -69,7 +69,8 @@ def test_unknown_override_is_refused():
 
 def test_wrong_type_is_caught_before_the_run(tmp_path):
     cfg = compose_config(["trainer.max_epochs=three"], output_dir=tmp_path)
-    with pytest.raises(LitlabError, match=r"trainer.max_epochs='three': expects int or null"):
+    expected = r"trainer.max_epochs='three' is not allowed: an integer >= 1, or -1, or null\.$"
+    with pytest.raises(LitlabError, match=expected):
         check_targets(cfg)
 
 

@@ -2,8 +2,10 @@
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from litlab import LitlabError
+from litlab.config import check_targets
 from litlab.models import ImageClassifier
 from litlab.run import fit_and_test
 from tests.conftest import SMALL_MNIST
@@ -22,8 +24,10 @@ def test_too_small_an_image_fails_at_construction_in_one_line():
     with pytest.raises(LitlabError, match="model.image_size=4 is too small") as err:
         ImageClassifier(channels=[4, 4], stem=4, image_size=4)
     assert "\n" not in str(err.value)
-    with pytest.raises(LitlabError, match="model.in_channels=0"):
-        ImageClassifier(in_channels=0)
+    # A range of one argument is its type, read before anything is built.
+    model = OmegaConf.create({"_target_": "litlab.models.ImageClassifier", "in_channels": 0})
+    with pytest.raises(LitlabError, match="model.in_channels=0 is not allowed: an integer >= 1"):
+        check_targets(model, "model")
 
 
 def test_the_defaults_are_mnists():

@@ -1,7 +1,9 @@
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from litlab import LitlabError
+from litlab.config import check_targets
 from litlab.models import SeedCNN
 from litlab.run import fit_and_test
 from tests.conftest import SMALL_MNIST
@@ -13,8 +15,9 @@ def test_seed_cnn_has_the_tutorials_shape():
     # conv 1->32 (3x3), conv 32->64 (3x3), linear 64*4*4 = 1024 -> 10
     assert sum(p.numel() for p in model.parameters()) == 320 + 18_496 + 10_250
     assert SeedCNN(image_size=12)(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
-    with pytest.raises(LitlabError, match="image_size=4"):
-        SeedCNN(image_size=4)
+    model = OmegaConf.create({"_target_": "litlab.models.SeedCNN", "image_size": 4})
+    with pytest.raises(LitlabError, match="model.image_size=4 is not allowed: an integer >= 5"):
+        check_targets(model, "model")
 
 
 def test_shrinking_commutes_with_normalizing():

@@ -1,5 +1,5 @@
 """Configs: where they live, how they are composed outside the CLI, and the checks that stop a
-bad one before any work starts (``signatures``: keys and types; ``values``: ranges)."""
+bad one before any work starts (``signatures``: keys, types, ranges; ``values``: the rest)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def to_plain(cfg: DictConfig) -> dict:
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Values (``litlab.config.values``), then types against each ``_target_``'s signature."""
+    """The seed and settings that go together, then each ``_target_``'s keys, types, ranges."""
     check_values(cfg)
     check_targets(cfg)
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from litlab import LitlabError
+from litlab.config.values import Count
 from litlab.data.loader import TensorLoader
 
 Split = tuple[torch.Tensor, torch.Tensor]
@@ -39,8 +40,8 @@ class TensorDataModule(LitData):
 
     def __init__(
         self,
-        batch_size: int,
-        eval_batch_size: int | None = None,
+        batch_size: Count,
+        eval_batch_size: Count | None = None,
         seed: int = 0,
         on_device: bool = True,
     ):

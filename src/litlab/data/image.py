@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from litlab import LitlabError
+from litlab.config.values import Count
 from litlab.data.base import Split, TensorDataModule
 
 # Channel counts an image axis can have: grey, RGB, RGBA.
@@ -34,8 +35,8 @@ class ImageDataModule(TensorDataModule):
 
     def __init__(
         self,
-        batch_size: int,
-        eval_batch_size: int | None = None,
+        batch_size: Count,
+        eval_batch_size: Count | None = None,
         seed: int = 0,
         on_device: bool = True,
         normalize: Mapping[str, float | Sequence[float]] | None = None,

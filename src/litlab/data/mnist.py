@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from litlab import LitlabError, first_line
+from litlab.config.values import Count
 from litlab.data.base import Split
 from litlab.data.image import ImageDataModule
 
@@ -36,9 +37,9 @@ class MNISTDataModule(ImageDataModule):
     def __init__(
         self,
         data_dir: str = "data",
-        batch_size: int = 128,
-        eval_batch_size: int = 1000,
-        val_size: int = 5000,
+        batch_size: Count = 128,
+        eval_batch_size: Count = 1000,
+        val_size: Count = 5000,
         download: bool = True,
         seed: int = 0,
         on_device: bool = True,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
+from litlab.config.values import Count, NonNegative, Positive
 from litlab.data.base import Split, TensorDataModule
 
 
@@ -15,11 +16,11 @@ class SyntheticDataModule(TensorDataModule):
 
     def __init__(
         self,
-        num_samples: int = 1000,
-        num_val: int = 200,
-        num_test: int = 1000,
-        batch_size: int = 100,
-        eval_batch_size: int | None = None,
+        num_samples: Count = 1000,
+        num_val: Count = 200,
+        num_test: Count = 1000,
+        batch_size: Count = 100,
+        eval_batch_size: Count | None = None,
         seed: int = 0,
         on_device: bool = True,
     ):
@@ -53,7 +54,7 @@ class LinearDataModule(SyntheticDataModule):
         self,
         slope: float = 2.0,
         intercept: float = 5.0,
-        noise_std: float = 1.0,
+        noise_std: NonNegative = 1.0,
         low: float = 0.0,
         high: float = 10.0,
         **kwargs,
@@ -72,7 +73,7 @@ class SineDataModule(SyntheticDataModule):
     """``y = sin(x) + N(0, noise_std)`` on ``[low, high]``."""
 
     def __init__(
-        self, low: float = -math.pi, high: float = math.pi, noise_std: float = 0.0, **kwargs
+        self, low: float = -math.pi, high: float = math.pi, noise_std: NonNegative = 0.0, **kwargs
     ):
         super().__init__(**kwargs)
         self.low, self.high, self.noise_std = low, high, noise_std
@@ -88,10 +89,10 @@ class BlobsDataModule(SyntheticDataModule):
     def __init__(
         self,
         centers: Sequence[Sequence[float]] = ((2.7, 2.7), (-0.7, -0.7)),
-        std: float = 1.0,
-        num_samples: int = 100,
-        num_val: int = 500,
-        num_test: int = 5000,
+        std: Positive = 1.0,
+        num_samples: Count = 100,
+        num_val: Count = 500,
+        num_test: Count = 5000,
         **kwargs,
     ):
         super().__init__(num_samples=num_samples, num_val=num_val, num_test=num_test, **kwargs)

@@ -8,13 +8,14 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy
 
+from litlab.config.values import Classes, Count, Share
 from litlab.models.base import LitTask
 
 
 class BinaryClassifier(LitTask):
     """``hidden_size=None`` is plain logistic regression (one linear layer, BCE with logits)."""
 
-    def __init__(self, in_features: int = 2, hidden_size: int | None = None, **kwargs):
+    def __init__(self, in_features: Count = 2, hidden_size: Count | None = None, **kwargs):
         super().__init__(**kwargs)
         self.save_hyperparameters()
         if hidden_size:
@@ -63,7 +64,7 @@ class MulticlassClassifier(LitTask):
     probabilities as predictions, and ``classifier_figures`` as pictures. Subclasses set
     ``self.net`` (images in, logits out)."""
 
-    def __init__(self, num_classes: int = 10, label_smoothing: float = 0.0, **kwargs):
+    def __init__(self, num_classes: Classes = 10, label_smoothing: Share = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = num_classes
         self.label_smoothing = label_smoothing

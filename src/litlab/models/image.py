@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from litlab import LitlabError
+from litlab.config.values import Classes, Count, Natural, Share
 from litlab.models.classification import MulticlassClassifier
 
 
@@ -27,8 +28,6 @@ def conv_net(
     features as after, on 4x fewer pixels. ``image_size`` (one side, or ``[height, width]``)
     sets the linear layer's input; an image too small to halve that often is a LitlabError.
     """
-    if in_channels < 1:
-        raise LitlabError(f"model.in_channels={in_channels}: images have 1 channel or more.")
     layers: list[nn.Module] = []
     h, w = (image_size, image_size) if isinstance(image_size, int) else map(int, image_size)
     c_in = in_channels
@@ -64,13 +63,13 @@ class ImageClassifier(MulticlassClassifier):
 
     def __init__(
         self,
-        channels: Sequence[int] = (32, 64),
-        stem: int = 16,
-        num_classes: int = 10,
-        in_channels: int = 1,
-        image_size: int | Sequence[int] = 28,
-        dropout: float = 0.0,
-        label_smoothing: float = 0.0,
+        channels: Sequence[Count] = (32, 64),
+        stem: Natural = 16,  # 0: no stem
+        num_classes: Classes = 10,
+        in_channels: Count = 1,
+        image_size: Count | tuple[Count, Count] = 28,  # one side, or [height, width]
+        dropout: Share = 0.0,
+        label_smoothing: Share = 0.0,
         channels_last: bool = True,
         compile: bool = False,
         **kwargs,

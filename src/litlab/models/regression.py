@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from litlab.config.values import Count
 from litlab.models.base import LitTask
 
 
@@ -22,7 +23,7 @@ class PowerFeatures(nn.Module):
 class PolynomialRegression(LitTask):
     """``y = c0 + c1 x + ... + cd x^d`` fitted with MSE; ``coefficients`` reads them back."""
 
-    def __init__(self, degree: int = 1, **kwargs):
+    def __init__(self, degree: Count = 1, **kwargs):
         super().__init__(**kwargs)
         self.save_hyperparameters()
         self.net = nn.Sequential(PowerFeatures(degree), nn.Linear(degree, 1))

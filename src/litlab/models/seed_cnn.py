@@ -7,10 +7,13 @@ which one linear layer maps to the ten classes. Small enough to train on a lapto
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
+from annotated_types import Ge
 from torch import nn
 
-from litlab import LitlabError
+from litlab.config.values import Classes, Count
 from litlab.models.classification import MulticlassClassifier
 
 
@@ -63,14 +66,12 @@ class SeedCNN(MulticlassClassifier):
 
     def __init__(
         self,
-        image_size: int = 8,
-        channels: tuple[int, int] = (32, 64),
-        num_classes: int = 10,
-        in_channels: int = 1,
+        image_size: Annotated[int, Ge(5)] = 8,  # two unpadded 3x3 convolutions take 4 pixels
+        channels: tuple[Count, Count] = (32, 64),
+        num_classes: Classes = 10,
+        in_channels: Count = 1,
         **kwargs,
     ):
         super().__init__(num_classes=num_classes, **kwargs)
         self.save_hyperparameters()
-        if image_size < 5:
-            raise LitlabError(f"model.image_size={image_size}: two 3x3 convs need 5 or more.")
         self.net = seed_net(image_size, tuple(channels), num_classes, in_channels)

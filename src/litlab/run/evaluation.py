@@ -16,7 +16,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab import LitlabError, first_line
 from litlab.config import check_targets, to_plain
-from litlab.config.values import check_nodes
 from litlab.run import outcome
 from litlab.run.build import build, build_logger, build_saved_data
 from litlab.run.checkpoints import Checkpoint, open_checkpoint
@@ -86,7 +85,7 @@ def plan_eval(cfg: DictConfig) -> EvalPlan:
     saved = OmegaConf.create(checkpoint.config)
     if cfg.get("batch_size") is not None:
         saved.data.eval_batch_size = cfg.batch_size
-    check_nodes(OmegaConf.create({"data": saved.data, "trainer": to_plain(cfg.trainer)}))
+    check_targets(OmegaConf.create({"data": saved.data, "trainer": to_plain(cfg.trainer)}))
     if cfg.get("logger"):
         check_targets(cfg.logger, "logger")
     datamodule = build_saved_data(saved, cfg.get("data_dir"))

@@ -9,13 +9,15 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from typing_extensions import override
 
+from litlab.config.values import Count
+
 
 class Figures(Callback):
     """Asks the task for ``figures(datamodule)`` (``LitTask``'s default: none) once testing ends,
     not every epoch (pictures cost time), and saves each as ``<dirpath>/<name>.png``, logged to
     wandb and TensorBoard as ``figures/<name>``. Rank 0 only."""
 
-    def __init__(self, dirpath: str, dpi: int = 100):
+    def __init__(self, dirpath: str, dpi: Count = 100):
         self.dirpath = Path(dirpath)
         self.dpi = dpi
         self.saved: list[Path] = []
