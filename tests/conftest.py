@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from lessons.data import stand_in_digits, write_stand_in_mnist
 from litlab.config import compose_config
-from litlab.lessons.data import stand_in_digits, write_stand_in_mnist
 
 BIN = Path(sys.executable).parent
 
 
-# The tests' small MNIST is the lessons' stand-in set: one home for writing IDX files.
+# The tests' small MNIST is the lessons' stand-in set (notebooks/lessons/data.py, on pytest's
+# pythonpath): one home for writing IDX files.
 fake_digits = stand_in_digits
 
 

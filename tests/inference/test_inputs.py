@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from lessons.data import RingsDataModule
 from litlab.data import BlobsDataModule, LinearDataModule, MNISTDataModule, SineDataModule
 from litlab.inference.inputs import input_spec
-from litlab.lessons.data import RingsDataModule
 
 SMALL = {"num_samples": 10, "num_val": 10, "num_test": 10}
 
