@@ -121,6 +121,7 @@ def test_misspelt_override_fails_with_hydras_message(workdir):
     assert not (workdir / "logs").exists() or not list((workdir / "logs").rglob("*.ckpt"))
 
 
+@pytest.mark.slow  # tests/data/test_mnist.py checks the message in-process
 def test_missing_mnist_is_one_clear_message(workdir):
     empty = workdir / "nothing-here"
     proc = run_cli(
