@@ -15,7 +15,7 @@ train eval bench bench-gpu: export LITLAB_DATA_DIR ?= $(abspath ../shared/data)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval test test-gpu lint format bench bench-gpu clean
+.PHONY: help install train eval test test-all test-gpu lint format bench bench-gpu clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,19 +33,22 @@ train: $(STAMP)  ## run the default experiment (MNIST), or the one in ARGS
 eval: $(STAMP)  ## test a checkpoint: make eval ARGS="ckpt_path=logs/.../checkpoints/best.ckpt"
 	$(BIN)/litlab-eval $(ARGS)
 
-test: $(STAMP)  ## run every test, offline
-	$(BIN)/python -m pytest $(ARGS)
+test: $(STAMP)  ## the fast tier, offline: every feature, the tests marked slow left out
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+test-all: $(STAMP)  ## every test, the slow ones included (what CI runs), 25 slowest listed
+	$(BIN)/python -m pytest --durations=25 $(ARGS)
 
 test-gpu: $(STAMP)  ## run the GPU tests alone (they skip themselves without CUDA)
 	$(BIN)/python -m pytest -m gpu -rs $(ARGS)
 
 lint: $(STAMP)  ## check style with ruff
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks notebooks/lessons
+	$(BIN)/ruff format --check src tests benchmarks notebooks/lessons
 
 format: $(STAMP)  ## fix style with ruff
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks notebooks/lessons
+	$(BIN)/ruff format src tests benchmarks notebooks/lessons
 
 bench: $(STAMP)  ## run the benchmarks (real MNIST from LITLAB_DATA_DIR)
 	$(BIN)/python -m benchmarks $(ARGS)

@@ -1,4 +1,5 @@
-"""Shared test helpers: tiny MNIST files written here, configs composed in-process, CLI runs."""
+"""Shared test helpers: tiny MNIST files, configs composed in-process, tiny trained runs shared
+by the whole session, CLI runs."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from lessons.data import stand_in_digits, write_stand_in_mnist
 from litlab.config import compose_config
-from litlab.lessons.data import stand_in_digits, write_stand_in_mnist
 
 BIN = Path(sys.executable).parent
 
 
-# The tests' small MNIST is the lessons' stand-in set: one home for writing IDX files.
+# The tests' small MNIST is the lessons' stand-in set (notebooks/lessons/data.py, on pytest's
+# pythonpath): one home for writing IDX files.
 fake_digits = stand_in_digits
 
 
@@ -49,6 +51,35 @@ def cfg_for(tmp_path, mnist_root):
         )
 
     return make
+
+
+# The runs `trained` gives, by name: each experiment trained briefly, MNIST on the small data.
+TRAINED = {
+    "linear": ["experiment=linear", "trainer.max_epochs=2"],
+    "sine": ["experiment=sine", "trainer.max_epochs=2"],
+    "logistic": ["experiment=logistic", "trainer.max_epochs=2"],
+    "mnist": ["experiment=mnist", *SMALL_MNIST],
+}
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, mnist_root):
+    """``trained("mnist")``: the run dir of a tiny trained run of that experiment, trained once
+    per session when a test first asks, for every test folder. Tests must not change it."""
+    from litlab.run import fit_and_test
+
+    runs: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in runs:
+            out = tmp_path_factory.mktemp(f"run-{name}")
+            quiet = ["trainer=cpu", "logger=none", "callbacks.progress_bar.refresh_rate=0"]
+            overrides = [*quiet, "callbacks.figures=null", f"paths.data_dir={mnist_root}"]
+            fit_and_test(compose_config([*overrides, *TRAINED[name]], output_dir=out))
+            runs[name] = out
+        return runs[name]
+
+    return get
 
 
 def run_cli(tool: str, *args: str, cwd: Path, env: dict | None = None, check: bool = True):

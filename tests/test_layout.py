@@ -19,7 +19,6 @@ ALLOWED = {
     "config": {"tracking"},  # the ${litlab_wandb_mode:} resolver asks tracking.wandb_run
     "models": {"tracking"},  # figures are drawn with tracking.plots
     "data": set(),
-    "lessons": {"data", "models"},
 }
 ENTRY_POINTS = {"sweep/__main__.py"}  # `python -m litlab.sweep` is litlab-sweep
 

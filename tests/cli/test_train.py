@@ -30,8 +30,11 @@ def workdir(tmp_path, mnist_root, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+# `make test` trains the default experiment; `make test-all` every one.
+DEFAULT_FAST = [e if e == "mnist" else pytest.param(e, marks=pytest.mark.slow) for e in EXPERIMENTS]
+
+
+@pytest.mark.parametrize("experiment", DEFAULT_FAST)
 def test_train_writes_config_checkpoints_and_metrics(workdir, experiment):
     proc = run_cli(
         "litlab-train", f"experiment={experiment}", *quick(experiment), *QUIET, cwd=workdir
@@ -55,15 +58,13 @@ def test_train_writes_config_checkpoints_and_metrics(workdir, experiment):
     assert f"best checkpoint {run_dir}/checkpoints/best.ckpt" in "\n".join(log)
 
 
-@pytest.mark.slow
-def test_eval_rebuilds_the_run_from_its_checkpoint_alone(workdir):
-    run_cli("litlab-train", "experiment=logistic", "trainer.max_epochs=5", *QUIET, cwd=workdir)
-    (run_dir,) = run_dirs(workdir, "logistic")
-    trained = final_metrics(run_dir)["test/acc"]
+def test_eval_rebuilds_the_run_from_its_checkpoint_alone(workdir, trained):
+    run_dir = trained("logistic")
+    measured = final_metrics(run_dir)["test/acc"]
     proc = run_cli("litlab-eval", f"ckpt_path={run_dir}/checkpoints/best.ckpt", cwd=workdir)
     assert "test/acc" in proc.stdout
     shown = next(line for line in proc.stdout.splitlines() if "test/acc" in line)
-    assert float(shown.split()[-2]) == pytest.approx(trained, abs=1e-4)
+    assert float(shown.split()[-2]) == pytest.approx(measured, abs=1e-4)
 
 
 @pytest.mark.slow
@@ -123,6 +124,7 @@ def test_misspelt_override_fails_with_hydras_message(workdir):
     assert not (workdir / "logs").exists() or not list((workdir / "logs").rglob("*.ckpt"))
 
 
+@pytest.mark.slow  # tests/data/test_mnist.py checks the message in-process
 def test_missing_mnist_is_one_clear_message(workdir):
     empty = workdir / "nothing-here"
     proc = run_cli(
@@ -133,9 +135,8 @@ def test_missing_mnist_is_one_clear_message(workdir):
     assert f"{empty}/MNIST/raw" in proc.stderr and "paths.data_dir" in proc.stderr
 
 
-def test_checkpoint_of_another_experiment_is_refused(workdir):
-    run_cli("litlab-train", "experiment=linear", "trainer.max_epochs=1", *QUIET, cwd=workdir)
-    (run_dir,) = run_dirs(workdir, "linear")
+def test_checkpoint_of_another_experiment_is_refused(workdir, trained):
+    run_dir = trained("linear")
     proc = run_cli(
         "litlab-train", "experiment=logistic", f"ckpt_path={run_dir}", cwd=workdir, check=False
     )

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from lessons.data import write_idx
 from litlab import LitlabError
 from litlab.data import MNISTDataModule
-from litlab.lessons.data import write_idx
 
 
 def test_reads_idx_files_into_uint8_splits(mnist_root):

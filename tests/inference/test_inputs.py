@@ -5,11 +5,11 @@ from __future__ import annotations
 import lightning as L
 import pytest
 
+from lessons.data import RingsDataModule
 from litlab import LitlabError
 from litlab.data import BlobsDataModule, LinearDataModule, MNISTDataModule, SineDataModule
 from litlab.data.base import LitData
 from litlab.inference.inputs import input_spec, read_input
-from litlab.lessons.data import RingsDataModule
 
 SMALL = {"num_samples": 10, "num_val": 10, "num_test": 10}
 

@@ -12,13 +12,13 @@ import torch
 from PIL import Image
 
 import litlab
+from lessons.data import write_idx
 from litlab import LitlabError
 from litlab.config import compose_config
 from litlab.data import MNISTDataModule
 from litlab.inference.inputs import read_input
 from litlab.inference.predict import predict
 from litlab.inference.writer import PredictionWriter, write_csv
-from litlab.lessons.data import write_idx
 from tests.conftest import fake_digits, help_without_torch, run_cli
 from tests.fake_cuda import fake_cuda
 from tests.inference.conftest import EXPERIMENTS, model_inputs

@@ -1,7 +1,7 @@
 import torch
 
+from lessons.data import RingsDataModule, write_stand_in_mnist
 from litlab.data import MNISTDataModule
-from litlab.lessons.data import RingsDataModule, write_stand_in_mnist
 
 
 def test_rings_are_split_by_radius_and_seeded():

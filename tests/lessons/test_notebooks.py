@@ -4,11 +4,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from litlab.lessons.notebooks import NOTEBOOK_DIR, QUICK, code_hash, stamped_hash
+from lessons.notebooks import KERNEL_PYTHONPATH, NOTEBOOK_DIR, QUICK, code_hash, stamped_hash
 
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 IDS = [p.name for p in NOTEBOOKS]
-RERUN = "run `python -m litlab.lessons.notebooks {}` and commit the result"
+RERUN = "run `python notebooks/lessons/notebooks.py {}` and commit the result"
 
 
 def test_the_lessons_are_all_there():
@@ -42,6 +42,7 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
     # cells: a failing assert is an error here. MNIST trains on a few batches only (its saved
     # outputs show the full epoch), which keeps every notebook well under a minute.
     monkeypatch.setenv(QUICK, "1")
+    monkeypatch.setenv("PYTHONPATH", KERNEL_PYTHONPATH)
     nb = nbformat.read(path, as_version=4)
     NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from litlab.lessons import scratch as s
+from lessons import scratch as s
 
 TOL = 1e-8
 

@@ -1,6 +1,6 @@
 import nbformat
 
-from litlab.lessons.notebooks import code_hash
+from lessons.notebooks import code_hash
 
 
 def notebook(*cells):

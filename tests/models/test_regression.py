@@ -11,7 +11,7 @@ def lstsq_coefficients(x: torch.Tensor, y: torch.Tensor, degree: int) -> torch.T
     return torch.linalg.lstsq(features.double(), y.double()).solution.flatten().float()
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_linear_matches_closed_form_least_squares(cfg_for, seed):
     run = fit_and_test(cfg_for("experiment=linear", "logger=none", f"seed={seed}"))
     x, y = run.datamodule.splits["train"]

@@ -30,9 +30,8 @@ def offline(monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")  # even where you are logged in
 
 
-def test_eval_json_records_the_training_runs_test_metrics(cfg_for, tmp_path, monkeypatch):
-    run = fit_and_test(cfg_for(*LOGISTIC, "logger=none"))
-    run_dir = Path(run.cfg.paths.output_dir)
+def test_eval_json_records_the_training_runs_test_metrics(trained, tmp_path, monkeypatch):
+    run_dir = trained("logistic")
     monkeypatch.setenv("MY_API_TOKEN", "s3cret-value-42")
     metrics = evaluate(
         eval_config(tmp_path, f"ckpt_path={run_dir}", "+note=${oc.env:MY_API_TOKEN}")
@@ -41,8 +40,8 @@ def test_eval_json_records_the_training_runs_test_metrics(cfg_for, tmp_path, mon
     record = json.loads(text)
     assert record["status"] == "finished" and record["error"] is None
     # Same weights, same data, same precision: the very numbers training measured.
-    trained = read(run_dir / "run.json")["metrics"]
-    tested = {k: v for k, v in trained.items() if k.startswith("test/")}
+    measured = read(run_dir / "run.json")["metrics"]
+    tested = {k: v for k, v in measured.items() if k.startswith("test/")}
     assert record["metrics"] == metrics == pytest.approx(tested, rel=1e-6)
     assert record["trained"]["test_metrics"] == tested
     best = run_dir / "checkpoints" / "best.ckpt"
@@ -78,9 +77,8 @@ def test_with_wandb_offline_the_evaluation_lands_in_the_trained_runs_id(cfg_for,
     assert "trainer" not in logged.config  # the trained run keeps its config
 
 
-def test_a_run_without_wandb_is_evaluated_into_a_new_wandb_run(cfg_for, tmp_path, offline, capsys):
-    run = fit_and_test(cfg_for(*LOGISTIC, "logger=none"))
-    evaluate(eval_config(tmp_path, f"ckpt_path={run.cfg.paths.output_dir}", "logger=wandb"))
+def test_a_run_without_wandb_is_evaluated_into_a_new_wandb_run(trained, tmp_path, offline, capsys):
+    evaluate(eval_config(tmp_path, f"ckpt_path={trained('logistic')}", "logger=wandb"))
     record = read(tmp_path / "eval" / "eval.json")
     assert record["wandb"]["resumed"] is False
     (line,) = [x for x in capsys.readouterr().err.splitlines() if "new wandb run" in x]
@@ -89,9 +87,8 @@ def test_a_run_without_wandb_is_evaluated_into_a_new_wandb_run(cfg_for, tmp_path
     assert "eval/test/acc" in logged.summary and logged.config["trained"]["name"] == "logistic"
 
 
-def test_a_failed_eval_is_recorded_and_a_refused_one_writes_nothing(cfg_for, tmp_path):
-    run = fit_and_test(cfg_for(*LOGISTIC, "logger=none"))
-    best = Path(run.trainer.checkpoint_callback.best_model_path)
+def test_a_failed_eval_is_recorded_and_a_refused_one_writes_nothing(trained, tmp_path):
+    best = trained("logistic") / "checkpoints" / "best.ckpt"
     # Refused: a bad value stops before the run dir gets anything.
     with pytest.raises(LitlabError, match="eval_batch_size"):
         evaluate(eval_config(tmp_path, f"ckpt_path={best}", "batch_size=0"))

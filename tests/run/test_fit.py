@@ -9,6 +9,7 @@ from litlab import LitlabError
 from litlab.models import PolynomialRegression
 from litlab.run import fit_and_test
 from litlab.run.checkpoints import load, run_config
+from tests.conftest import final_metrics
 
 EVERY_EPOCH = [
     "callbacks.model_checkpoint.save_top_k=-1",
@@ -62,21 +63,22 @@ def test_nan_loss_stops_with_advice(cfg_for):
         fit_and_test(cfg)
 
 
-def test_test_only_run_uses_the_given_checkpoint(cfg_for):
-    trained = fit_and_test(cfg_for("experiment=linear", "logger=none", "trainer.max_epochs=5"))
-    path = trained.trainer.checkpoint_callback.best_model_path
+def test_test_only_run_uses_the_given_checkpoint(cfg_for, trained):
+    run_dir = trained("linear")
+    path = run_dir / "checkpoints" / "best.ckpt"
     tested = fit_and_test(
         cfg_for("experiment=linear", "logger=none", "train=false", f"ckpt_path={path}")
     )
-    assert tested.metrics["test/loss"] == pytest.approx(trained.metrics["test/loss"], rel=1e-5)
+    assert tested.metrics["test/loss"] == pytest.approx(
+        final_metrics(run_dir)["test/loss"], rel=1e-5
+    )
 
 
-def test_eval_refuses_a_bad_batch_size_in_one_line(cfg_for, tmp_path):
+def test_eval_refuses_a_bad_batch_size_in_one_line(trained, tmp_path):
     from litlab.config import compose_config
     from litlab.run import evaluate
 
-    run = fit_and_test(cfg_for("experiment=linear", "logger=none", "trainer.max_epochs=1"))
-    path = run.trainer.checkpoint_callback.best_model_path
+    path = trained("linear") / "checkpoints" / "best.ckpt"
     for bad in ("0", "-3", "abc"):
         cfg = compose_config([f"ckpt_path={path}", f"batch_size={bad}"], tmp_path / "eval", "eval")
         with pytest.raises(LitlabError, match=r"^data.eval_batch_size=\S+ is not allowed"):

@@ -16,6 +16,7 @@ from litlab.run import fit_and_test
 from tests.conftest import SMALL_MNIST
 
 QUIET = ["logger=none", "trainer=cpu"]
+SLOW = pytest.mark.slow
 
 
 def manifest(run_dir: Path) -> dict:
@@ -76,12 +77,11 @@ class NaNWeights(Callback):
 
 @pytest.mark.parametrize(
     "bad",
-    [
-        ["experiment=linear"],  # another experiment
-        ["experiment=logistic", "model=mlp_classifier"],  # another model: weights do not fit
-        ["experiment=logistic", "data.batch_size=0"],  # a bad value
+    [  # another experiment; another model (its weights do not fit); a bad value
+        pytest.param(["experiment=linear"], id="experiment"),
+        pytest.param(["experiment=logistic", "model=mlp_classifier"], id="model", marks=SLOW),
+        pytest.param(["experiment=logistic", "data.batch_size=0"], id="value", marks=SLOW),
     ],
-    ids=["experiment", "model", "value"],
 )
 def test_a_refused_resume_leaves_the_run_dir_as_it_was(cfg_for, tmp_path, bad):
     """Item 3: refused resumes used to overwrite run.json, config.yaml and the wandb id."""
@@ -145,6 +145,7 @@ def test_one_epoch_run_records_both_checkpoints(cfg_for, tmp_path):
     assert Path(recorded["best"]).name == "best.ckpt" and Path(recorded["best"]).is_file()
 
 
+@pytest.mark.slow
 def test_short_run_with_a_one_cycle_schedule(cfg_for):
     """Item 13: 4 steps at pct_start 0.25 made OneCycleLR divide by zero."""
     run = fit_and_test(

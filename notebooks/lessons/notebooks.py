@@ -1,6 +1,6 @@
 """Execute the notebooks and stamp them, so that committed outputs provably match their code.
 
-``python -m litlab.lessons.notebooks`` runs every notebook in ``notebooks/`` top to bottom (or
+``python notebooks/lessons/notebooks.py`` runs every notebook in ``notebooks/`` top to bottom (or
 the ones named on the command line), saves it with its outputs, and records in its metadata a
 hash of its code cells. ``tests/lessons/test_notebooks.py`` recomputes that hash: a notebook
 whose code was edited after its outputs were made fails until it is executed again with this
@@ -19,10 +19,11 @@ from pathlib import Path
 
 import nbformat
 
-# A clone's notebooks/, next to src/ (they are not part of the installed package).
-NOTEBOOK_DIR = Path(__file__).resolve().parents[3] / "notebooks"
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1]  # a clone's notebooks/, holding lessons/
 STAMP = "litlab"  # the notebook-level metadata key holding {"code_sha256": ...}
 QUICK = "LITLAB_LESSON_QUICK"  # set by the tests: lessons that train long run a few batches
+# For kernels started in a temporary directory: they import `lessons` as one in notebooks/ does.
+KERNEL_PYTHONPATH = os.pathsep.join(filter(None, [str(NOTEBOOK_DIR), os.environ.get("PYTHONPATH")]))
 
 
 def code_hash(nb: nbformat.NotebookNode) -> str:
@@ -46,6 +47,7 @@ def execute(path: Path, timeout: int = 600) -> float:
 
     nb = nbformat.read(path, as_version=4)
     os.environ.pop(QUICK, None)  # saved outputs always come from full runs
+    os.environ["PYTHONPATH"] = KERNEL_PYTHONPATH
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="litlab-nb-") as workdir:
         NotebookClient(
@@ -62,9 +64,9 @@ def execute(path: Path, timeout: int = 600) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m litlab.lessons.notebooks [notebooks]``: execute and stamp them."""
+    """``python notebooks/lessons/notebooks.py [notebooks]``: execute and stamp them."""
     parser = argparse.ArgumentParser(
-        prog="python -m litlab.lessons.notebooks",
+        prog="python notebooks/lessons/notebooks.py",
         description="Execute notebooks top to bottom and save them with their outputs.",
     )
     parser.add_argument(

@@ -1,1 +1,0 @@
-"""Code that the notebooks in ``notebooks/`` teach with, kept importable and tested."""
