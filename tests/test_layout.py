@@ -17,8 +17,8 @@ ALLOWED = {
     "sweep": {"config", "run", "tracking"},  # grid jobs and Optuna trials are runs (run.fit)
     "tracking": set(),
     "config": {"tracking"},  # the ${litlab_wandb_mode:} resolver asks tracking.wandb_run
-    "models": {"tracking"},  # figures are drawn with tracking.plots
-    "data": set(),
+    "models": {"config", "tracking"},  # range aliases (config.values); tracking.plots' figures
+    "data": {"config"},  # the range aliases in signatures (config.values.Count, ...)
 }
 ENTRY_POINTS = {"sweep/__main__.py"}  # `python -m litlab.sweep` is litlab-sweep
 

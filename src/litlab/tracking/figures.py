@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
+from annotated_types import Ge
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from typing_extensions import override
-
-from litlab.config.values import Count
 
 
 class Figures(Callback):
@@ -17,7 +17,7 @@ class Figures(Callback):
     not every epoch (pictures cost time), and saves each as ``<dirpath>/<name>.png``, logged to
     wandb and TensorBoard as ``figures/<name>``. Rank 0 only."""
 
-    def __init__(self, dirpath: str, dpi: Count = 100):
+    def __init__(self, dirpath: str, dpi: Annotated[int, Ge(1)] = 100):
         self.dirpath = Path(dirpath)
         self.dpi = dpi
         self.saved: list[Path] = []
