@@ -42,9 +42,12 @@ test-all: $(STAMP)  ## every test, the slow ones included (what CI runs), 25 slo
 test-gpu: $(STAMP)  ## run the GPU tests alone (they skip themselves without CUDA)
 	$(BIN)/python -m pytest -m gpu -rs $(ARGS)
 
-lint: $(STAMP)  ## check style with ruff
+lint: $(STAMP)  ## check style with ruff, YAML, notebooks, the CI workflow (.pre-commit-config.yaml)
 	$(BIN)/ruff check src tests benchmarks notebooks/lessons
 	$(BIN)/ruff format --check src tests benchmarks notebooks/lessons
+	$(BIN)/python -c "import sys, yaml; [yaml.safe_load(open(f)) for f in sys.argv[1:]]" $$(git ls-files '*.yaml' '*.yml')
+	$(BIN)/python -c "import sys, nbformat; [nbformat.validate(nbformat.read(f, as_version=4)) for f in sys.argv[1:]]" notebooks/*.ipynb
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 format: $(STAMP)  ## fix style with ruff
 	$(BIN)/ruff check --fix src tests benchmarks notebooks/lessons

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from litlab import Interrupted, LitlabError
+from litlab import Interrupted, LitlabError, __version__
 
 
 @contextmanager
@@ -54,9 +54,13 @@ def discard_refused_run(cfg: DictConfig, own_dir: bool = False) -> None:
 
 
 def help_asked(usage: str) -> bool:
-    """Print ``usage`` for -h/--help, without composing a config (Hydra's help is slow)."""
+    """Print ``usage`` for -h/--help, or the version for --version, without composing a config
+    (Hydra's help is slow); True when the command has nothing more to do."""
     if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
         print(usage, end="")
+        return True
+    if "--version" in sys.argv[1:]:
+        print(f"litlab {__version__}")
         return True
     return False
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from litlab import LitlabError
+from litlab import LitlabError, __version__
 from litlab.cli.common import user_errors
 
 
@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="litlab-compare", description=about, formatter_class=argparse.RawTextHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"litlab {__version__}")
     parser.add_argument("paths", nargs="+", help="run dirs, or folders holding run dirs")
     parser.add_argument("-k", "--key", action="append", default=[], help="a config value column")
     parser.add_argument("-o", "--output", help="write the CSV here instead of printing it")
