@@ -18,7 +18,7 @@ from litlab import LitlabError
 from litlab.cli import new
 from litlab.config import CONFIG_DIR, compose_config
 from litlab.config.project import project_configs
-from tests.conftest import final_metrics, run_cli, run_dirs
+from tests.conftest import final_metrics, help_without_torch, run_cli, run_dirs
 
 FILES = {
     ".gitignore",
@@ -94,6 +94,8 @@ def test_the_project_configs_come_first_and_litlabs_presets_stay(tmp_path, monke
     assert cfg.trainer.gradient_clip_val == 0.5  # the project's trainer/cpu.yaml
     assert "csv" in cfg.logger  # litlab's logger preset
     assert cfg.trainer.limit_train_batches == 5  # litlab's debug preset
+    usage = help_without_torch("litlab-train", "litlab.cli.train", cwd=project)
+    assert "  experiment       linear, logistic, mnist, mnist_seed, sectors, sine\n" in usage
 
 
 def test_no_project_no_change(tmp_path, monkeypatch):
@@ -103,6 +105,8 @@ def test_no_project_no_change(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text('[tool.litlab]\nconfigs = "nowhere"\n')
     with pytest.raises(LitlabError, match=r"configs = 'nowhere' is no folder"):
         project_configs()
+    with pytest.raises(SystemExit, match=r"^litlab: error: .* configs = 'nowhere' is no folder"):
+        compose_config([])  # as every command composes its config
 
 
 def _env(project: Path) -> dict[str, str]:

@@ -58,6 +58,9 @@ class ProjectConfigs(SearchPathPlugin):
         litlab = (str(CONFIG_DIR), f"file://{CONFIG_DIR}")
         if not any(entry.path in litlab for entry in search_path.get_path()):
             return
-        configs = project_configs()
+        try:
+            configs = project_configs()
+        except LitlabError as err:  # raised inside Hydra, it would end in a traceback
+            sys.exit(f"litlab: error: {err}")
         if configs is not None:
             search_path.prepend("litlab-project", f"file://{configs}", SearchPathQuery("main"))
