@@ -14,6 +14,7 @@ from litlab import LitlabError
 from litlab.cli.common import discard_refused_run, help_asked, interrupted_exit, user_errors
 from litlab.cli.help import text
 from litlab.config import CONFIG_DIR, register_resolvers
+from litlab.config.extras import require
 
 register_resolvers()
 GRID = "hydra/callbacks=grid"  # configs/hydra/callbacks/grid.yaml: a grid's results table
@@ -23,6 +24,9 @@ def main() -> float | None:
     """``litlab-train``: answer --help, else compose the config and fit and test it."""
     if help_asked(text(CONFIG_DIR)):
         return None
+    with user_errors():  # before Hydra, which cannot compose hydra/launcher=slurm without it
+        for arg in sys.argv[1:]:
+            require(arg)
     if {"-m", "--multirun", "hydra.mode=MULTIRUN"} & set(sys.argv[1:]) and GRID not in sys.argv:
         sys.argv.append(GRID)  # litlab.sweep.grid, which takes it off once Hydra has read it
     with interrupted_exit(_continue_command):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from litlab.config.extras import check_extras
 from litlab.config.resolvers import register_resolvers
 from litlab.config.signatures import check_targets
 from litlab.config.values import check_values
@@ -41,8 +42,10 @@ def to_plain(cfg: DictConfig) -> dict:
 
 
 def check_config(cfg: DictConfig) -> None:
-    """The seed and settings that go together, then each ``_target_``'s keys, types, ranges."""
+    """The seed and settings that go together, the packages of the chosen loggers and callbacks,
+    then each ``_target_``'s keys, types, ranges."""
     check_values(cfg)
+    check_extras(cfg)
     check_targets(cfg)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from litlab import LitlabError, __version__
+from litlab.config.extras import require
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts", "exported_program": ".pt2"}
 
@@ -37,6 +38,7 @@ def export(cfg: DictConfig) -> Path:
 def export_model(ckpt_path: str | Path, fmt: str, output: Path) -> Path:
     """The checkpoint's model, its preprocessing built in, as ``fmt`` at ``output``, plus
     the JSON describing it; returns the model file."""
+    require(f"format={fmt}")  # its package, before the checkpoint is loaded
     import torch
 
     from litlab.inference.inputs import input_spec

@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 # The module SQLAlchemy imports for a URL -> what to pip install for it.
 _PACKAGES = {
-    "psycopg": "psycopg[binary] (pip install -e .[postgres])",
+    "psycopg": "'litlab[postgres]'",  # postgresql://
     "psycopg2": "psycopg2-binary",
     "asyncpg": "asyncpg",
     "pg8000": "pg8000",
