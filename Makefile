@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt requirements.lock | cksum | cut -d' ' -f1)
 ARGS ?=
 # Offline machines that keep MNIST beside the clone (../shared/data) read it there; elsewhere
 # torchvision downloads it into ./data on first use. LITLAB_DATA_DIR set by you always wins.
@@ -15,17 +15,33 @@ train eval bench bench-gpu: export LITLAB_DATA_DIR ?= $(abspath ../shared/data)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval test test-all test-gpu lint format bench bench-gpu clean
+.PHONY: help install lock train eval test test-all test-gpu lint format bench bench-gpu clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install -c constraints.txt -c requirements.lock -e ".[dev]"
 	rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP)  ## create .venv and install litlab with its dev tools
+install: $(STAMP)  ## create .venv and install litlab with its dev tools, as requirements.lock pins them
+
+# What pip would install into an empty venv today (a dry run: it installs nothing), pinned;
+# torch and torchvision stay in constraints.txt. Not after $(STAMP): the old pins must not
+# stand in the way of a changed pyproject.toml.
+lock:  ## pin the newest releases pyproject.toml allows in requirements.lock, anew
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --dry-run --ignore-installed --report $(VENV)/lock.json \
+	  -c constraints.txt ".[dev]"
+	$(BIN)/python -c 'import json, sys; r = json.load(open(sys.argv[1]));\
+	  print("# make lock: what make install installs, for Python %(python_version)s on" \
+	  " %(sys_platform)s (pip ignores a pin a platform does not need)." % r["environment"]);\
+	  print("# torch and torchvision are pinned in constraints.txt.");\
+	  print(*sorted(("%(name)s==%(version)s" % p["metadata"] for p in r["install"] \
+	  if p["metadata"]["name"] not in ("litlab", "torch", "torchvision")), key=str.lower),\
+	  sep="\n")' $(VENV)/lock.json > $(VENV)/lock.txt
+	mv $(VENV)/lock.txt requirements.lock
 
 train: $(STAMP)  ## run the default experiment (MNIST), or the one in ARGS
 	$(BIN)/litlab-train $(ARGS)

@@ -1,10 +1,14 @@
-"""The extras: each option that needs a package outside the base dependencies is refused in one
-line naming its extra when the package is missing."""
+"""The environment and the extras: requirements.lock pins what pyproject.toml asks for, and each
+option that needs a package outside the base dependencies is refused in one line naming its
+extra when the package is missing."""
 
 import sys
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from litlab import LitlabError
 from litlab.config import check_config, compose_config
@@ -16,10 +20,34 @@ PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 EXTRA_NAMES = set(PROJECT["optional-dependencies"])
 
 
+def _pins(path: Path) -> dict[str, Version]:
+    """A constraints file's ``name==version`` lines, by canonical name."""
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    pairs = [line.split("==") for line in lines if line]
+    return {canonicalize_name(name): Version(version) for name, version in pairs}
+
+
 def refusal(option: str) -> str:
     """The line litlab ends with when ``option``'s package is missing."""
     module, extra = EXTRAS[option]
     return f"{option} needs {module.split('.')[-1]}: pip install 'litlab[{extra}]'"
+
+
+def test_the_lock_pins_every_dependency_of_pyproject_within_its_range():
+    lock, torch_pair = _pins(REPO / "requirements.lock"), _pins(REPO / "constraints.txt")
+    assert torch_pair.keys() == {"torch", "torchvision"} and not lock.keys() & torch_pair.keys()
+    pins = lock | torch_pair
+    extras = PROJECT["optional-dependencies"]
+    for line in [*PROJECT["dependencies"], *(r for group in extras.values() for r in group)]:
+        req = Requirement(line)
+        if req.name == "litlab":  # [dev] installs every other extra: the tests use them all
+            assert req.extras == EXTRA_NAMES - {"dev"}
+            continue
+        pin = pins.get(canonicalize_name(req.name))
+        assert pin is not None, f"{req.name} is not in requirements.lock: run make lock"
+        assert req.specifier.contains(pin, prereleases=True), (
+            f"{req.name}=={pin} is not {req}: run make lock"
+        )
 
 
 def test_every_option_names_an_extra_of_pyproject():
