@@ -1,7 +1,11 @@
-"""The environment and the extras: requirements.lock pins what pyproject.toml asks for, and each
+"""The environment and the extras: requirements.lock pins what pyproject.toml asks for, each
 option that needs a package outside the base dependencies is refused in one line naming its
-extra when the package is missing."""
+extra when the package is missing, and the wheel installed without [dev] either runs each
+option or refuses it so."""
 
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +17,7 @@ from packaging.version import Version
 from litlab import LitlabError
 from litlab.config import check_config, compose_config
 from litlab.config.extras import EXTRAS
+from tests.test_package import _build_wheel
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 REPO = Path(__file__).resolve().parents[1]
@@ -94,3 +99,73 @@ def test_a_postgresql_storage_without_its_driver_names_the_extra(monkeypatch):
     with pytest.raises(LitlabError, match=r"pip install 'litlab\[postgres\]'") as err:
         check_driver("postgresql://optuna@localhost:5432/optuna")
     assert len(str(err.value).splitlines()) == 1
+
+
+# Run by the venv's Python: every logger and callback option of the installed configs, and a
+# PostgreSQL storage, built (not run) or refused in one line; what is installed of each extra.
+PROBE = """
+import importlib.util, json, sys
+import litlab
+from litlab import LitlabError
+from litlab.config import CONFIG_DIR, check_config, compose_config, to_plain
+from litlab.config.extras import EXTRAS
+from litlab.run.build import build_all
+from litlab.sweep.storage import check_driver
+
+def outcome(build):
+    try:
+        build()
+        return "works"
+    except LitlabError as err:
+        return str(err)
+
+def run(option):
+    cfg = compose_config(["experiment=linear", option])
+    check_config(cfg)
+    build_all(cfg, to_plain(cfg))
+
+groups = ("logger", "callbacks")
+options = [f"{g}={p.stem}" for g in groups for p in sorted((CONFIG_DIR / g).glob("*.yaml"))]
+found = {o: outcome(lambda o=o: run(o)) for o in options}
+found["postgresql://"] = outcome(lambda: check_driver("postgresql://optuna@localhost/optuna"))
+present = {o: importlib.util.find_spec(m) is not None for o, (m, _) in EXTRAS.items()}
+print(json.dumps({"litlab": litlab.__file__, "found": found, "present": present}))
+"""
+
+
+@pytest.mark.slow
+def test_the_wheel_without_dev_runs_each_option_or_names_its_extra(tmp_path):
+    """One fresh venv: the wheel and its base dependencies as the lock pins them, torch from
+    the local wheelhouse (constraints.txt). 3.5 minutes on 2 busy cores, most of it installing
+    torch; then each option is built in one process, not run."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # not this clone's src/
+    env |= {"LITLAB_LOG_DIR": str(tmp_path / "logs"), "WANDB_MODE": "offline"}
+
+    def run(*argv) -> subprocess.CompletedProcess:
+        return subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
+
+    venv, wheel = tmp_path / "venv", _build_wheel(tmp_path)
+    bin_ = venv / "bin"
+    pins = ["-c", REPO / "constraints.txt", "-c", REPO / "requirements.lock"]
+    for step in ([sys.executable, "-m", "venv", venv], [bin_ / "pip", "install", *pins, wheel]):
+        proc = run(*step)
+        assert proc.returncode == 0, proc.stderr
+    probe = run(bin_ / "python", "-c", PROBE)
+    assert probe.returncode == 0, probe.stderr
+    report = json.loads(probe.stdout.splitlines()[-1])
+    assert Path(report["litlab"]).is_relative_to(venv)
+    found, present = report["found"], report["present"]
+    assert found["postgresql://"].endswith("pip install 'litlab[postgres]'.")
+    for outcome in found.values():  # refused: one line, naming an extra that exists
+        named = outcome.partition("pip install 'litlab[")[2].partition("]")[0]
+        assert outcome == "works" or ("\n" not in outcome and named in EXTRA_NAMES), outcome
+    for option in ("logger=tensorboard", "logger=mlflow"):
+        assert found[option] == ("works" if present[option] else refusal(option))
+    # The two that Hydra or the export would fail on deep inside, refused by the commands.
+    for option, command in [
+        ("hydra/launcher=slurm", ["litlab-train", "-m", "hydra/launcher=slurm"]),
+        ("format=onnx", ["litlab-export", f"ckpt_path={tmp_path / 'missing.ckpt'}"]),
+    ]:
+        assert not present[option]  # else this test cannot tell
+        proc = run(bin_ / command[0], *command[1:])
+        assert (proc.returncode, proc.stderr) == (1, f"litlab: error: {refusal(option)}\n")
