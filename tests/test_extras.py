@@ -138,8 +138,8 @@ print(json.dumps({"litlab": litlab.__file__, "found": found, "present": present}
 @pytest.mark.slow
 def test_the_wheel_without_dev_runs_each_option_or_names_its_extra(tmp_path):
     """One fresh venv: the wheel and its base dependencies as the lock pins them, torch from
-    the local wheelhouse (constraints.txt). 3.5 minutes on 2 busy cores, most of it installing
-    torch; then each option is built in one process, not run."""
+    the local wheelhouse (constraints.txt). About 2 minutes on 2 cores (3.5 when they are busy),
+    most of it installing torch; then each option is built in one process, not run."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # not this clone's src/
     env |= {"LITLAB_LOG_DIR": str(tmp_path / "logs"), "WANDB_MODE": "offline"}
 
