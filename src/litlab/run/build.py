@@ -40,9 +40,10 @@ def build(node: DictConfig | None, what: str, **kwargs):
     """``node`` instantiated; a failure is one line naming the config group (``what``)."""
     try:
         return instantiate(node, _convert_="all", **kwargs)
-    except InstantiationException as err:
-        cause = err.__cause__ or err
-        raise LitlabError(f"Could not build {what}: {first_line(cause)}") from err
+    except Exception as err:
+        # Hydra 1.3 wraps what a target raises in InstantiationException; 1.4 lets it through.
+        wrapped = isinstance(err, InstantiationException) and err.__cause__
+        raise LitlabError(f"Could not build {what}: {first_line(wrapped or err)}") from err
 
 
 def build_all(
