@@ -56,3 +56,8 @@ def test_the_hosted_workflow_runs_lint_and_the_ci_script():
 
 def test_the_package_says_it_is_typed():
     assert (Path(litlab.__file__).parent / "py.typed").is_file()
+
+
+def test_the_changelog_has_an_unreleased_section_and_the_current_version():
+    text = (ROOT / "CHANGELOG.md").read_text()
+    assert "## [Unreleased]" in text and f"## [{litlab.__version__}]" in text

@@ -19,6 +19,7 @@ ALLOWED = {
     "config": {"tracking"},  # the ${litlab_wandb_mode:} resolver asks tracking.wandb_run
     "models": {"config", "tracking"},  # range aliases (config.values); tracking.plots' figures
     "data": {"config"},  # the range aliases in signatures (config.values.Count, ...)
+    "testing": {"config", "run", "inference"},  # a project's tests: a run, then its checks
 }
 ENTRY_POINTS = {"sweep/__main__.py"}  # `python -m litlab.sweep` is litlab-sweep
 

@@ -20,7 +20,7 @@ def _build_wheel(tmp_path: Path) -> Path:
     """The wheel of a copy of the sources, so the build leaves nothing in the repository."""
     source = tmp_path / "source"
     junk = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
-    for name in ("src", "configs"):
+    for name in ("src", "configs", "templates"):
         shutil.copytree(REPO / name, source / name, ignore=junk)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, source / name)
@@ -41,7 +41,7 @@ def test_the_wheel_ships_the_configs_and_its_commands_run_anywhere(tmp_path):
     # missing there would be missing from every installed copy. Nothing else ships: the lessons'
     # code stays in notebooks/.
     modules = {p.relative_to(REPO / "src").as_posix() for p in (REPO / "src").rglob("*.py")}
-    shipped = {n for n in names if n.endswith(".py")}
+    shipped = {n for n in names if n.endswith(".py") and not n.startswith("litlab/templates/")}
     assert shipped == modules, sorted(shipped ^ modules)
     configs = {
         f"litlab/configs/{p.relative_to(CONFIG_DIR).as_posix()}" for p in CONFIG_DIR.rglob("*.yaml")
@@ -74,5 +74,8 @@ def test_the_wheel_ships_the_configs_and_its_commands_run_anywhere(tmp_path):
     run(str(site / "bin" / "litlab-eval"), f"ckpt_path={run_dir}", "trainer=cpu")
     (eval_dir,) = (work / "logs" / "eval" / "runs").iterdir()
     assert json.loads((eval_dir / "eval.json").read_text())["status"] == "finished"
+    # litlab new copies the templates the wheel carries (litlab/templates/).
+    run(str(site / "bin" / "litlab"), "new", str(work / "project"))
+    assert (work / "project" / "src" / "project" / "model.py").is_file()
     for tool in ("litlab-predict", "litlab-export"):
         assert f"usage: {tool}" in run(str(site / "bin" / tool), "--help").stdout

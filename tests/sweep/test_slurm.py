@@ -42,6 +42,12 @@ def test_slurm_launcher_takes_its_shape_from_the_trainer():
         "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"
     )
     assert launcher._target_ == "hydra_plugins.litlab_launcher.SlurmLauncher"
+    # Hydra's own registry (what a real -m uses) knows the class: it skips abstract ones.
+    from hydra.core.plugins import Plugins
+    from hydra.plugins.launcher import Launcher
+
+    found = {f"{c.__module__}.{c.__name__}" for c in Plugins.instance().discover(Launcher)}
+    assert launcher._target_ in found
     assert (launcher.nodes, launcher.tasks_per_node, gpus_per_node(trainer)) == (2, 4, 4)
     # What Hydra builds from the class it finds under hydra_plugins is litlab.sweep.slurm's.
     made = instantiate(launcher, submitit_folder="unused")  # the sweep dir needs a running app

@@ -40,8 +40,18 @@ def group_options(config_dir: Path) -> dict[str, list[str]]:
 
 
 def text(config_dir: Path) -> str:
-    """``litlab-train --help``: the usage, then every config group and its options."""
+    """``litlab-train --help``: the usage, then every config group and its options, those of
+    the project run in (``litlab.config.project``) among them."""
+    from litlab import LitlabError
+    from litlab.config.project import project_configs
+
     groups = group_options(config_dir)
+    try:
+        project = project_configs()
+    except LitlabError:  # the command itself says what is wrong with it
+        project = None
+    for group, options in group_options(project).items() if project else ():
+        groups[group] = sorted({*groups.get(group, []), *options})
     width = max(map(len, groups)) + 2
     lines = [f"  {group:<{width}}{', '.join(options)}" for group, options in groups.items()]
     return USAGE.format(groups="\n".join(lines))

@@ -13,6 +13,7 @@ from litlab.config.values import check_values
 
 __all__ = [
     "CONFIG_DIR",
+    "TEMPLATE_DIR",
     "check_config",
     "check_targets",
     "compose_config",
@@ -22,16 +23,17 @@ __all__ = [
 ]
 
 
-def _config_dir() -> Path:
-    """``litlab/configs/`` inside an installed wheel (pyproject.toml maps the package
-    ``litlab.configs`` to the repository's ``configs/``); in a clone (an editable install) that
-    folder is not in src/, and the configs are read where they are edited, at the root."""
+def _shipped(folder: str) -> Path:
+    """``litlab/<folder>/`` inside an installed wheel (pyproject.toml maps the packages
+    ``litlab.configs`` and ``litlab.templates`` to the repository's folders of those names); in
+    a clone (an editable install) they are not in src/, and are read where they are edited."""
     package = Path(__file__).resolve().parents[1]
-    shipped = package / "configs"
-    return shipped if shipped.is_dir() else package.parents[1] / "configs"
+    shipped = package / folder
+    return shipped if shipped.is_dir() else package.parents[1] / folder
 
 
-CONFIG_DIR = _config_dir()
+CONFIG_DIR = _shipped("configs")
+TEMPLATE_DIR = _shipped("templates")  # templates/task/ and templates/project/ (litlab new)
 
 
 def to_plain(cfg: DictConfig) -> dict:
