@@ -89,9 +89,11 @@ def test_resolved_config_has_no_interpolations_left(tmp_path):
     assert Path(plain["paths"]["output_dir"]) == tmp_path.resolve()
 
 
-def test_hydra_knows_the_slurm_launcher():
-    """hydra/launcher=slurm names a class Hydra registered: it skips abstract ones, and 1.4 finds
-    those of an editable install only by their entry point (pyproject.toml)."""
+def test_hydra_registers_litlabs_plugins():
+    """The SLURM launcher and the project search path: Hydra 1.4 finds the plugins of an
+    editable install only by their entry points (pyproject.toml), 1.3 by scanning hydra_plugins/."""
     from hydra.core.plugins import Plugins
 
-    assert "hydra_plugins.litlab_launcher.SlurmLauncher" in Plugins.instance().class_name_to_class
+    known = Plugins.instance().class_name_to_class
+    assert "hydra_plugins.litlab_launcher.SlurmLauncher" in known
+    assert "litlab.config.project.ProjectConfigs" in known

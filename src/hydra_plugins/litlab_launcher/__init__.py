@@ -8,8 +8,6 @@ from hydra.plugins.launcher import Launcher
 class SlurmLauncher(Launcher):
     """``hydra/launcher=slurm`` (configs/hydra/launcher/slurm.yaml)."""
 
-    setup = launch = None  # Hydra registers no abstract class; the one __new__ returns has both
-
     def __new__(cls, **params):
         # Hydra instantiates the class it found here; the launcher it gets is litlab.sweep.slurm's.
         from litlab.sweep.slurm import SlurmLauncher
