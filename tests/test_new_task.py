@@ -69,6 +69,8 @@ def test_a_task_from_the_templates_trains_tests_and_reloads(tmp_path, monkeypatc
     }
 
     monkeypatch.syspath_prepend(str(code))
+    # Outside litlab, the task's packages are trusted in a checkpoint once the user names them.
+    monkeypatch.setenv("LITLAB_TRUSTED_PACKAGES", "sectors_data,sectors_model")
     model, datamodule = litlab.load(run_dir, datamodule=True)
     assert type(model).__name__ == "MyClassifier" and not model.training
     x, y, out = model.predict_split(datamodule, "test")

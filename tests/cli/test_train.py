@@ -47,6 +47,7 @@ def test_train_writes_config_checkpoints_and_metrics(workdir, experiment):
     metrics = final_metrics(run_dir)
     assert {"train/loss", "val/loss", "test/loss"} <= set(metrics)
     assert "test/loss" in proc.stdout and str(run_dir) in proc.stdout.replace("\n", "")
+    assert "whitelist" not in proc.stderr  # Hydra 1.4 warns without one; 1.5 refuses to run
     # train.log tells the run's phases in order, with litlab's own lines.
     log = [
         line for line in (run_dir / "train.log").read_text().splitlines() if "litlab.run" in line
@@ -62,7 +63,7 @@ def test_eval_rebuilds_the_run_from_its_checkpoint_alone(workdir, trained):
     run_dir = trained("logistic")
     measured = final_metrics(run_dir)["test/acc"]
     proc = run_cli("litlab-eval", f"ckpt_path={run_dir}/checkpoints/best.ckpt", cwd=workdir)
-    assert "test/acc" in proc.stdout
+    assert "test/acc" in proc.stdout and "whitelist" not in proc.stderr
     shown = next(line for line in proc.stdout.splitlines() if "test/acc" in line)
     assert float(shown.split()[-2]) == pytest.approx(measured, abs=1e-4)
 

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from litlab import LitlabError
 from litlab.config import CONFIG_DIR, check_config, compose_config
 from litlab.run import fit_and_test, plan
+from litlab.run.build import build
 from litlab.run.checkpoints import open_checkpoint
 from tests.conftest import BIN, run_cli
 
@@ -190,6 +191,18 @@ def try_values(base, tries: list, run_dir: Path, run_accepted: bool) -> list[str
             _runs_or_fails_in_one_line(cfg, key, value, surprises)
             _restore(run_dir, before)
     return surprises
+
+
+def test_what_a_target_raises_is_one_line():
+    """Hydra 1.3 wraps a target's exception in InstantiationException, 1.4 raises it as it is:
+    either way the user reads one line (here Lightning refuses -1 CPU devices when built)."""
+    node = OmegaConf.create(
+        {"_target_": "lightning.pytorch.Trainer", "accelerator": "cpu", "devices": -1}
+    )
+    with pytest.raises(LitlabError) as err:
+        build(node, "trainer")
+    assert str(err.value).startswith("Could not build trainer: TypeError: `devices` selected")
+    assert "\n" not in str(err.value)
 
 
 def _runs_or_fails_in_one_line(cfg, key, value, surprises) -> None:

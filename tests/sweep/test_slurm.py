@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from litlab.config import CONFIG_DIR
+from litlab.config import CONFIG_DIR, version_base
 from litlab.tracking import manifest
 from tests.conftest import BIN
 from tests.servers import PG_PASSWORD, postgres, slurm, wait_for
@@ -32,7 +32,7 @@ def test_slurm_launcher_takes_its_shape_from_the_trainer():
     from litlab.sweep.slurm import SlurmLauncher, gpus_per_node
 
     def launcher_and_trainer(*overrides: str):
-        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        with initialize_config_dir(str(CONFIG_DIR), **version_base()):
             cfg = hydra_compose(
                 "train", overrides=["hydra/launcher=slurm", *overrides], return_hydra_config=True
             )

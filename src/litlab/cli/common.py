@@ -11,6 +11,19 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from litlab import Interrupted, LitlabError, __version__
+from litlab.config import CONFIG_DIR, version_base
+
+
+def hydra_main(config_name: str) -> Callable:
+    """``@hydra.main`` for a litlab command. The config it composes comes from the user's own
+    files and command line, so it is trusted like their code: on Hydra 1.4, which asks which
+    targets a config may call, any target, as on Hydra 1.3. A config read back from a
+    checkpoint is not: ``litlab.run.build.saved_config`` checks it."""
+    import hydra.utils
+
+    every = getattr(hydra.utils, "UNSAFE_DISABLE_EXECUTION_CHECKS", None)  # None: Hydra 1.3
+    trust = {"execution_whitelist": every} if every is not None else {}
+    return hydra.main(str(CONFIG_DIR), config_name, **version_base(), **trust)
 
 
 @contextmanager

@@ -3,10 +3,15 @@ and record the evaluation in ``eval.json`` (see ``litlab.run.evaluation``)."""
 
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
-from litlab.cli.common import discard_refused_run, help_asked, interrupted_exit, user_errors
+from litlab.cli.common import (
+    discard_refused_run,
+    help_asked,
+    hydra_main,
+    interrupted_exit,
+    user_errors,
+)
 from litlab.cli.help import group_options
 from litlab.config import CONFIG_DIR, register_resolvers
 
@@ -44,7 +49,7 @@ def main() -> dict[str, float] | None:
         return _main()
 
 
-@hydra.main(config_path=str(CONFIG_DIR), config_name="eval", version_base="1.3")
+@hydra_main("eval")
 def _main(cfg: DictConfig) -> dict[str, float]:
     from litlab.run.evaluation import evaluate
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from litlab.cli.common import help_asked, interrupted_exit, run_command
-from litlab.config import CONFIG_DIR, register_resolvers
+from litlab.cli.common import help_asked, hydra_main, interrupted_exit, run_command
+from litlab.config import register_resolvers
 
 register_resolvers()
 
@@ -44,7 +43,7 @@ def main() -> Path | None:
         return _main()
 
 
-@hydra.main(config_path=str(CONFIG_DIR), config_name="export", version_base="1.3")
+@hydra_main("export")
 def _main(cfg: DictConfig) -> Path | None:
     from litlab.inference.export import export
 

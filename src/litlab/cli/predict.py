@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from litlab.cli.common import help_asked, interrupted_exit, run_command
+from litlab.cli.common import help_asked, hydra_main, interrupted_exit, run_command
 from litlab.cli.help import group_options
 from litlab.config import CONFIG_DIR, register_resolvers
 
@@ -46,7 +45,7 @@ def main() -> Path | None:
         return _main()
 
 
-@hydra.main(config_path=str(CONFIG_DIR), config_name="predict", version_base="1.3")
+@hydra_main("predict")
 def _main(cfg: DictConfig) -> Path | None:
     from litlab.inference.predict import predict
 

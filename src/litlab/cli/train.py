@@ -5,13 +5,18 @@ from __future__ import annotations
 import shlex
 import sys
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from litlab import LitlabError
-from litlab.cli.common import discard_refused_run, help_asked, interrupted_exit, user_errors
+from litlab.cli.common import (
+    discard_refused_run,
+    help_asked,
+    hydra_main,
+    interrupted_exit,
+    user_errors,
+)
 from litlab.cli.help import text
 from litlab.config import CONFIG_DIR, register_resolvers
 from litlab.config.extras import require
@@ -38,7 +43,7 @@ def _continue_command(run_dir: str) -> str:
     return shlex.join(["litlab-train", f"ckpt_path={run_dir}"])
 
 
-@hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
+@hydra_main("train")
 def _main(cfg: DictConfig) -> float | None:
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         from litlab.sweep.multirun import grid_job  # one job of -m; DDP inside it

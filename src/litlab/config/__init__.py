@@ -20,6 +20,7 @@ __all__ = [
     "compose_config",
     "register_resolvers",
     "to_plain",
+    "version_base",
 ]
 
 
@@ -39,6 +40,14 @@ TEMPLATE_DIR = _shipped("templates")  # templates/task/ and templates/project/ (
 def to_plain(cfg: DictConfig) -> dict:
     """The config as plain Python values, every ``${...}`` resolved; ``hydra`` itself left out."""
     return OmegaConf.to_container(cfg, resolve=True)
+
+
+def version_base() -> dict:
+    """``version_base="1.3"`` for Hydra 1.3, which needs it said; nothing for 1.4, which behaves
+    the same and deprecates the argument (1.5 removes it)."""
+    import hydra
+
+    return {"version_base": "1.3"} if hydra.__version__.startswith("1.3") else {}
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -68,7 +77,7 @@ def compose_config(
     from omegaconf import open_dict
 
     register_resolvers()
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+    with initialize_config_dir(str(CONFIG_DIR), **version_base()):
         cfg = hydra_compose(config_name, overrides=list(overrides), return_hydra_config=True)
     out = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="litlab-"))
     with open_dict(cfg):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import omegaconf
 from omegaconf import OmegaConf
 
 
@@ -55,7 +56,10 @@ def wandb_mode() -> str:
 
 def register_resolvers() -> None:
     """Make the ``${litlab_...:}`` resolvers known to OmegaConf (idempotent)."""
-    OmegaConf.register_new_resolver("litlab_run_dir", run_dir, replace=True)
-    OmegaConf.register_new_resolver("litlab_hydra_subdir", hydra_subdir, replace=True)
-    OmegaConf.register_new_resolver("litlab_fast_precision", fast_precision, replace=True)
-    OmegaConf.register_new_resolver("litlab_wandb_mode", wandb_mode, replace=True)
+    # OmegaConf 2.4 renames register_new_resolver (2.3 has an older API under the new name).
+    new = tuple(int(n) for n in omegaconf.__version__.split(".")[:2]) >= (2, 4)
+    register = OmegaConf.register_resolver if new else OmegaConf.register_new_resolver
+    register("litlab_run_dir", run_dir, replace=True)
+    register("litlab_hydra_subdir", hydra_subdir, replace=True)
+    register("litlab_fast_precision", fast_precision, replace=True)
+    register("litlab_wandb_mode", wandb_mode, replace=True)

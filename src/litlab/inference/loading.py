@@ -7,11 +7,11 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from litlab import LitlabError, first_line
 from litlab.run import checkpoints
-from litlab.run.build import build, build_saved_data
+from litlab.run.build import build, build_saved_data, saved_config
 
 
 def load(
@@ -48,7 +48,7 @@ def load_run(
 ) -> Loaded:
     """``load``'s work, with the config and the checkpoint file it read."""
     found = checkpoints.open_checkpoint(ckpt_path, prefer="best")
-    saved = OmegaConf.create(found.config)
+    saved = saved_config(found)  # refused unless litlab trusts what it builds
     model = build_model(saved, found)
     model.to(torch.device(map_location)).eval()
     return Loaded(model, build_saved_data(saved, data_dir), found.config, found.path)

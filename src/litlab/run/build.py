@@ -5,16 +5,31 @@ Nothing is written here: loggers and checkpoints create their files once the run
 
 from __future__ import annotations
 
+import os
+import pkgutil
 from collections.abc import Sequence
 
+import hydra.utils
 import lightning as L
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from litlab import LitlabError, first_line
-from litlab.run.checkpoints import SaveRunConfig
+from litlab.run.checkpoints import Checkpoint, SaveRunConfig
 from litlab.tracking import wandb_run
+
+# Hydra 1.4 asks instantiate which targets a config may call (1.5 will refuse the others);
+# litlab answers itself: any target of a config the user composed (their files, their command
+# line), and of a config read back from a checkpoint only what ``saved_config`` lets through.
+# Hydra 1.3 has no such argument (None here) and calls whatever a config names.
+_ANY_TARGET = getattr(hydra.utils, "UNSAFE_DISABLE_EXECUTION_CHECKS", None)
+# A checkpoint may come from anywhere, and building its config runs the code it names: litlab
+# builds data and models from one only with targets defined in these packages, or in those the
+# user names in $LITLAB_TRUSTED_PACKAGES. Not all of torch (torch.hub.load runs downloaded
+# code), nor all of litlab (litlab.files writes files).
+CHECKPOINT_PACKAGES = ("litlab.data", "litlab.models", "torch.optim", "torch.nn", "torchmetrics")
+TRUSTED_ENV = "LITLAB_TRUSTED_PACKAGES"
 
 
 def _cheap_cuda_check() -> None:
@@ -25,8 +40,6 @@ def _cheap_cuda_check() -> None:
     ``torch.cuda.is_available()`` try to load NVML again (~40 us), and torch's optimizers ask on
     every step. With no device there is no CUDA to initialize, so the plain check is safe.
     """
-    import os
-
     import torch
 
     if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1" and torch.cuda.device_count() == 0:
@@ -37,12 +50,56 @@ _cheap_cuda_check()
 
 
 def build(node: DictConfig | None, what: str, **kwargs):
-    """``node`` instantiated; a failure is one line naming the config group (``what``)."""
+    """``node`` instantiated, calling whatever targets it names (a checkpoint's config is
+    checked by ``saved_config`` first); a failure is one line naming the config group (``what``)."""
+    if _ANY_TARGET is not None:
+        kwargs["_execution_whitelist_"] = _ANY_TARGET
     try:
         return instantiate(node, _convert_="all", **kwargs)
-    except InstantiationException as err:
-        cause = err.__cause__ or err
-        raise LitlabError(f"Could not build {what}: {first_line(cause)}") from err
+    except Exception as err:
+        # Hydra 1.3 wraps what a target raises in InstantiationException; 1.4 lets it through.
+        wrapped = isinstance(err, InstantiationException) and err.__cause__
+        raise LitlabError(f"Could not build {what}: {first_line(wrapped or err)}") from err
+
+
+def targets(node) -> list[str]:
+    """Every ``_target_`` a config (or plain dict) names, nested ones included."""
+    plain = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+    if isinstance(plain, dict):
+        own = [plain["_target_"]] if isinstance(plain.get("_target_"), str) else []
+        return own + [t for value in plain.values() for t in targets(value)]
+    return [t for value in plain for t in targets(value)] if isinstance(plain, list) else []
+
+
+def saved_config(checkpoint: Checkpoint) -> DictConfig:
+    """The run config stored in ``checkpoint``, refused in one line unless every target of its
+    data and model is defined in ``CHECKPOINT_PACKAGES`` or a package in $LITLAB_TRUSTED_PACKAGES
+    (comma-separated). Where a target is defined counts, not only its name:
+    ``litlab.files.os.system`` names ``os.system`` through an import."""
+    saved = OmegaConf.create(checkpoint.config)
+    named = [p.strip() for p in os.environ.get(TRUSTED_ENV, "").split(",") if p.strip()]
+    trusted = (*CHECKPOINT_PACKAGES, *named)
+    for key in ("data", "model"):
+        for target in targets(saved.get(key)):
+            if not (_within(target, trusted) and _within(_defined_in(target), trusted)):
+                raise LitlabError(
+                    f"{checkpoint.path}: its {key} names {target!r}, and litlab builds from a "
+                    f"checkpoint only what {', '.join(trusted)} define. If you trust this file, "
+                    f"name the package in {TRUSTED_ENV} (comma-separated)."
+                )
+    return saved
+
+
+def _within(name: str, packages: Sequence[str]) -> bool:
+    return any(name == p or name.startswith(f"{p}.") for p in packages)
+
+
+def _defined_in(target: str) -> str:
+    try:
+        found = pkgutil.resolve_name(target)
+    except Exception:
+        return target  # not found: building it says so in one line
+    return getattr(found, "__module__", None) or ""
 
 
 def build_all(

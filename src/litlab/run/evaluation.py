@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from litlab import LitlabError, first_line
 from litlab.config import check_targets, to_plain
 from litlab.run import outcome
-from litlab.run.build import build, build_logger, build_saved_data
+from litlab.run.build import build, build_logger, build_saved_data, saved_config
 from litlab.run.checkpoints import Checkpoint, open_checkpoint
 from litlab.tracking import provenance, redaction, wandb_run
 from litlab.tracking.manifest import Manifest
@@ -82,7 +82,7 @@ def plan_eval(cfg: DictConfig) -> EvalPlan:
             "litlab-eval ckpt_path=logs/mnist/runs/<time>."
         )
     checkpoint = open_checkpoint(cfg.ckpt_path, prefer="best")
-    saved = OmegaConf.create(checkpoint.config)
+    saved = saved_config(checkpoint)  # refused unless litlab trusts what it builds
     if cfg.get("batch_size") is not None:
         saved.data.eval_batch_size = cfg.batch_size
     check_targets(OmegaConf.create({"data": saved.data, "trainer": to_plain(cfg.trainer)}))

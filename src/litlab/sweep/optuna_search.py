@@ -18,7 +18,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from litlab import LitlabError, first_line
@@ -181,6 +180,8 @@ def open_study(sweep: Sweep):
     import optuna
     import sqlalchemy.exc
 
+    from litlab.run.build import build  # the sampler's and pruner's targets, trusted
+
     hs = sweep.cfg.hparams_search
     url = sweep.storage_url
     storage.check_driver(url)
@@ -200,10 +201,11 @@ def open_study(sweep: Sweep):
         ) from err
     sampler_cfg = hs.get("sampler")
     if sampler_cfg:
-        study.sampler = instantiate(sampler_cfg)
+        study.sampler = build(sampler_cfg, "hparams_search.sampler")
         if sampler_cfg.get("seed") is not None:
             seed_per_trial(study.sampler, int(sampler_cfg.seed))
-    study.pruner = instantiate(hs.pruner) if hs.get("pruner") else optuna.pruners.NopPruner()
+    pruner = build(hs.get("pruner"), "hparams_search.pruner")  # None: no pruner in the config
+    study.pruner = pruner or optuna.pruners.NopPruner()
     return study
 
 
