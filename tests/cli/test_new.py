@@ -17,7 +17,7 @@ import litlab
 from litlab import LitlabError
 from litlab.cli import new
 from litlab.config import CONFIG_DIR, compose_config
-from litlab.config.project import project_configs
+from litlab.config.project import project_configs, project_trusted
 from tests.conftest import final_metrics, help_without_torch, run_cli, run_dirs
 
 FILES = {
@@ -53,6 +53,8 @@ def test_new_writes_the_project_with_its_name_everywhere(tmp_path):
     assert texts["configs/experiment/sectors.yaml"].startswith("# @package _global_\n")
     assert 'dependencies = ["litlab"]' in texts["pyproject.toml"]
     assert project_configs(project / "src" / "sectors") == project / "configs"
+    # A checkpoint of the project's own task may be rebuilt (litlab-eval, -predict, load).
+    assert project_trusted(project / "src" / "sectors") == ["sectors"]
 
 
 def test_new_takes_a_name_and_an_empty_folder(tmp_path):

@@ -4,6 +4,7 @@ A project says where its configs are in its ``pyproject.toml``::
 
     [tool.litlab]
     configs = "configs"
+    trusted = ["mytask"]   # packages a checkpoint's data and model may come from
 
 litlab's commands, run in that folder or below it, find the nearest ``pyproject.toml`` and put
 that folder first on Hydra's search path, before litlab's own: the project's groups (data, model,
@@ -27,9 +28,9 @@ else:  # pyproject.toml's dependency for Python 3.10
     import tomli as tomllib
 
 
-def project_configs(start: Path | None = None) -> Path | None:
-    """The configs folder the nearest ``pyproject.toml`` above ``start`` (default: the current
-    directory) names under ``[tool.litlab] configs``; None when it names none."""
+def _project(start: Path | None = None) -> tuple[Path, dict] | None:
+    """The folder of the nearest ``pyproject.toml`` above ``start`` (default: the current
+    directory) and its ``[tool.litlab]`` table; None when that file has none."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         pyproject = folder / "pyproject.toml"
@@ -38,14 +39,30 @@ def project_configs(start: Path | None = None) -> Path | None:
                 tool = tomllib.loads(pyproject.read_text()).get("tool", {})
             except tomllib.TOMLDecodeError as err:
                 raise LitlabError(f"{pyproject}: not valid TOML ({err}).") from None
-            configs = tool.get("litlab", {}).get("configs")
-            if configs is None:
-                return None
-            path = folder / configs
-            if not path.is_dir():
-                raise LitlabError(f"{pyproject}: [tool.litlab] configs = {configs!r} is no folder.")
-            return path
+            return (folder, tool["litlab"]) if "litlab" in tool else None
     return None
+
+
+def project_configs(start: Path | None = None) -> Path | None:
+    """The configs folder the project names under ``[tool.litlab] configs``; None without."""
+    found = _project(start)
+    if found is None or found[1].get("configs") is None:
+        return None
+    folder, table = found
+    path = folder / table["configs"]
+    if not path.is_dir():
+        raise LitlabError(
+            f"{folder / 'pyproject.toml'}: [tool.litlab] configs = {table['configs']!r} is no "
+            "folder."
+        )
+    return path
+
+
+def project_trusted(start: Path | None = None) -> list[str]:
+    """The packages the project trusts a checkpoint to build from (``[tool.litlab] trusted``,
+    its own package in a project ``litlab new`` made; see ``run.build.saved_config``)."""
+    found = _project(start)
+    return [str(p) for p in found[1].get("trusted", [])] if found else []
 
 
 class ProjectConfigs(SearchPathPlugin):

@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from litlab import LitlabError, first_line
+from litlab.config.project import project_trusted
 from litlab.run.checkpoints import Checkpoint, SaveRunConfig
 from litlab.tracking import wandb_run
 
@@ -73,12 +74,13 @@ def targets(node) -> list[str]:
 
 def saved_config(checkpoint: Checkpoint) -> DictConfig:
     """The run config stored in ``checkpoint``, refused in one line unless every target of its
-    data and model is defined in ``CHECKPOINT_PACKAGES`` or a package in $LITLAB_TRUSTED_PACKAGES
-    (comma-separated). Where a target is defined counts, not only its name:
-    ``litlab.files.os.system`` names ``os.system`` through an import."""
+    data and model is defined in ``CHECKPOINT_PACKAGES``, a package in $LITLAB_TRUSTED_PACKAGES
+    (comma-separated) or one the project trusts (``[tool.litlab] trusted``). Where a target is
+    defined counts, not only its name: ``litlab.files.os.system`` names ``os.system`` through an
+    import."""
     saved = OmegaConf.create(checkpoint.config)
     named = [p.strip() for p in os.environ.get(TRUSTED_ENV, "").split(",") if p.strip()]
-    trusted = (*CHECKPOINT_PACKAGES, *named)
+    trusted = (*CHECKPOINT_PACKAGES, *named, *project_trusted())
     for key in ("data", "model"):
         for target in targets(saved.get(key)):
             if not (_within(target, trusted) and _within(_defined_in(target), trusted)):
