@@ -88,10 +88,12 @@ class ImageFolderDataModule(ImageInput, WorkerDataModule):
     run's data lives, what ``data_dir=`` moves on eval and predict). Each split comes from
     ``root/<split>/`` where that folder exists, else from a seeded ``val_fraction`` or
     ``test_fraction`` of the training images (``root/train/``, or ``root`` itself when it has
-    no ``train/``); the class names are the training folder's. Images are read as ``channels``
-    (1: grey, 3: RGB), resized to ``image_size`` (one side or [height, width]; null: all must have the first image's size),
-    stored uint8 ``[C, H, W]`` and normalised on the device (``ImageInput``). ``augment``: a
-    list of ``transforms.v2`` transforms applied to training samples only, in the workers."""
+    no ``train/``); the class names are the training folder's.
+
+    Images are read as ``channels`` (1: grey, 3: RGB), resized to ``image_size`` (one side or
+    [height, width]; null: all must have the first image's size), stored uint8 ``[C, H, W]``
+    and normalised on the device (``ImageInput``). ``augment``: a list of ``transforms.v2``
+    transforms applied to training samples only, in the workers."""
 
     def __init__(
         self,
