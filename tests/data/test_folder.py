@@ -79,6 +79,14 @@ def batches(dm, epoch: int) -> list[torch.Tensor]:
     return [y for _, y in loader]
 
 
+def test_predict_reads_an_image_as_stored_resized_or_refused(images, tmp_path):
+    odd = write_png(tmp_path / "odd.png", 1, np.random.default_rng(0), (12, 10))
+    resized = folder(images, image_size=[6, 5]).read_image(odd)
+    assert resized.shape == (1, 6, 5) and resized.dtype == np.uint8
+    with pytest.raises(LitlabError, match=r"odd.png: 12x10 pixels, but this model takes 8x8"):
+        folder(images).read_image(odd)
+
+
 def test_the_training_order_is_a_function_of_seed_and_epoch(images):
     first, again = folder(images), folder(images)
     for a, b in zip(batches(first, 1), batches(again, 1), strict=True):

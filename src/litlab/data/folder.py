@@ -4,6 +4,7 @@ class folders split by seeded fractions, read by DataLoader workers with torchvi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -116,7 +117,6 @@ class ImageFolderDataModule(ImageInput, WorkerDataModule):
         self.resize = (image_size, image_size) if isinstance(image_size, int) else image_size
         self.resize = tuple(self.resize) if self.resize else None
         self.augment = augment
-        self._classes: dict[str, list[Path]] | None = None
 
     @property
     def root(self) -> Path:
@@ -130,13 +130,11 @@ class ImageFolderDataModule(ImageInput, WorkerDataModule):
         train = self.root / "train"
         return train if train.is_dir() else self.root
 
-    @property
+    @cached_property
     def classes(self) -> dict[str, list[Path]]:
-        if self._classes is None:
-            self._classes = class_folders(self.pool)
-        return self._classes
+        return class_folders(self.pool)
 
-    @property
+    @cached_property
     def shape(self) -> tuple[int, int]:
         """Height and width of every stored image: ``image_size``, else the first image's."""
         return self.resize or tuple(read(self.files("train")[0][0], self.channels, None).shape[1:])
