@@ -7,7 +7,14 @@ at batch 128 and 512, and a whole run against a plain PyTorch script.
 
 import sys
 
-from benchmarks import data_pipeline, overhead, startup, time_to_accuracy, whole_run
+from benchmarks import (
+    data_pipeline,
+    image_folder,
+    overhead,
+    startup,
+    time_to_accuracy,
+    whole_run,
+)
 from benchmarks.common import machine
 
 
@@ -24,7 +31,7 @@ def main() -> None:
         overhead.main(["--tasks", "mnist,mnist-512", *quick])
         whole_run.main(["--repeats", "2", *quick])
         return
-    for bench in (startup, data_pipeline, overhead, time_to_accuracy, whole_run):
+    for bench in (startup, data_pipeline, image_folder, overhead, time_to_accuracy, whole_run):
         bench.main(quick)
 
 

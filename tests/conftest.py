@@ -29,7 +29,12 @@ def write_fake_mnist(root: Path, n_train: int = 1200, n_test: int = 300) -> Path
 
 @pytest.fixture(scope="session")
 def mnist_root(tmp_path_factory) -> Path:
-    return write_fake_mnist(tmp_path_factory.mktemp("mnist"))
+    """The small MNIST: MNIST/raw/ as IDX files, MNIST/png/ as class folders (mnist_folder)."""
+    from benchmarks.image_folder import FOLDER, write_png_folders
+
+    root = write_fake_mnist(tmp_path_factory.mktemp("mnist"))
+    write_png_folders(root / "MNIST" / "raw", root / FOLDER)
+    return root
 
 
 SMALL_MNIST = [

@@ -28,6 +28,7 @@ def test_every_benchmark_runs_and_prints_its_table(mnist_root):
     for title in (
         "Start-up",
         "Data pipeline",
+        "Image folder",
         "Trainer overhead",
         "Time to 99% test accuracy",
         "Whole MNIST run",

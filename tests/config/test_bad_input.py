@@ -40,7 +40,7 @@ ZERO_OK = {
     "seed", "slope", "intercept", "low", "high", "centers", "noise_std", "weight_decay",
     "dropout", "label_smoothing", "stem", "min_epochs", "patience", "min_delta", "refresh_rate",
     "max_depth", "num_sanity_val_steps", "overfit_batches", "limit_test_batches",
-    "gradient_clip_val", "save_top_k", "mean",
+    "gradient_clip_val", "save_top_k", "mean", "num_workers",
 }  # fmt: skip
 MINUS_ONE_OK = {
     "seed", "slope", "intercept", "low", "high", "centers", "min_delta", "max_steps",

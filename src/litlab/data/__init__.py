@@ -1,13 +1,17 @@
 from litlab.data.base import TensorDataModule
+from litlab.data.folder import ImageFolderDataModule
 from litlab.data.image import ImageDataModule
 from litlab.data.mnist import MNISTDataModule
 from litlab.data.synthetic import BlobsDataModule, LinearDataModule, SineDataModule
+from litlab.data.workers import WorkerDataModule
 
 __all__ = [
     "BlobsDataModule",
     "ImageDataModule",
+    "ImageFolderDataModule",
     "LinearDataModule",
     "MNISTDataModule",
     "SineDataModule",
     "TensorDataModule",
+    "WorkerDataModule",
 ]

@@ -9,7 +9,7 @@ import torch
 
 from litlab import LitlabError
 from litlab.config.values import Count
-from litlab.data.base import Split, TensorDataModule
+from litlab.data.base import LitData, Split, TensorDataModule
 
 # Channel counts an image axis can have: grey, RGB, RGBA.
 _CHANNELS = (1, 3, 4)
@@ -24,24 +24,17 @@ def _per_channel(value, what: str) -> list[float]:
     return [float(v) for v in values]
 
 
-class ImageDataModule(TensorDataModule):
-    """A ``TensorDataModule`` of images: ``build()`` returns them as stored, ``[N, H, W]``
-    (grey), ``[N, H, W, C]`` or ``[N, C, H, W]``, uint8 (0-255) or float.
+class ImageInput(LitData):
+    """Images batched as stored, ``[N, H, W]`` (grey), ``[N, H, W, C]`` or ``[N, C, H, W]``,
+    uint8 (0-255) or float, made model-ready on the device.
 
-    On the device, ``on_after_batch_transfer`` turns each batch into what a CNN takes: float
-    ``[N, C, H, W]``, uint8 scaled to [0, 1], then ``(x - mean) / std`` per channel with
+    ``on_after_batch_transfer`` turns each batch into what a CNN takes: float ``[N, C, H, W]``,
+    uint8 scaled to [0, 1], then ``(x - mean) / std`` per channel with
     ``normalize: {mean: [...], std: [...]}`` (one value per channel; null: no normalisation).
+    Subclasses call ``set_normalize`` in their ``__init__``.
     """
 
-    def __init__(
-        self,
-        batch_size: Count,
-        eval_batch_size: Count | None = None,
-        seed: int = 0,
-        on_device: bool = True,
-        normalize: Mapping[str, float | Sequence[float]] | None = None,
-    ):
-        super().__init__(batch_size, eval_batch_size, seed, on_device)
+    def set_normalize(self, normalize: Mapping[str, float | Sequence[float]] | None) -> None:
         self.mean = self.std = None
         if normalize:
             unknown = set(normalize) - {"mean", "std"}
@@ -94,3 +87,18 @@ class ImageDataModule(TensorDataModule):
         if self.mean is not None:
             out.update(mean=list(self.mean), std=list(self.std))
         return out
+
+
+class ImageDataModule(ImageInput, TensorDataModule):
+    """A ``TensorDataModule`` of images: ``build()`` returns them as stored (see ``ImageInput``)."""
+
+    def __init__(
+        self,
+        batch_size: Count,
+        eval_batch_size: Count | None = None,
+        seed: int = 0,
+        on_device: bool = True,
+        normalize: Mapping[str, float | Sequence[float]] | None = None,
+    ):
+        super().__init__(batch_size, eval_batch_size, seed, on_device)
+        self.set_normalize(normalize)

@@ -32,6 +32,13 @@ class EpochSampler:
             order = torch.arange(self.n)
         return order[self.rank :: self.world_size]
 
+    # As a DataLoader's sampler (litlab.data.workers), it yields the same order.
+    def __iter__(self):
+        return iter(self.indices().tolist())
+
+    def __len__(self) -> int:
+        return len(self.indices())
+
 
 class TensorLoader:
     """An iterable of ``(x, y)`` batches sliced from tensors, usable wherever a DataLoader is."""

@@ -149,8 +149,10 @@ def describe(fmt: str, output: Path, run, spec: dict, out) -> dict:
         },
         "preprocessing": {
             "included": True,
+            **({"resize_first": spec["resize"]} if spec.get("resize") else {}),
             "normalisation": spec.get("normalisation"),
-            "note": "The model applies the normalisation itself: give it raw samples.",
+            "note": "The model applies the normalisation itself: give it raw samples"
+            + (f" resized to {spec['resize']} [height, width]." if spec.get("resize") else "."),
         },
         "output": {
             "name": "output",
