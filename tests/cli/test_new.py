@@ -149,6 +149,7 @@ def test_every_command_runs_in_a_new_project(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "model.json").read_text())["input"]["shape"] == ["batch", 2]
 
     monkeypatch.syspath_prepend(str(project / "src"))
+    monkeypatch.chdir(project)  # as in the project's notebooks: its pyproject trusts its package
     model = litlab.load(run_dir)
     assert type(model).__module__ == "sectors.model"
 
