@@ -3,6 +3,7 @@ from litlab.data.folder import ImageFolderDataModule
 from litlab.data.image import ImageDataModule
 from litlab.data.mnist import MNISTDataModule
 from litlab.data.synthetic import BlobsDataModule, LinearDataModule, SineDataModule
+from litlab.data.table import TableDataModule
 from litlab.data.workers import WorkerDataModule
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "LinearDataModule",
     "MNISTDataModule",
     "SineDataModule",
+    "TableDataModule",
     "TensorDataModule",
     "WorkerDataModule",
 ]
