@@ -1,3 +1,4 @@
+from litlab.data.arrays import ArrayDataModule
 from litlab.data.base import TensorDataModule
 from litlab.data.folder import ImageFolderDataModule
 from litlab.data.image import ImageDataModule
@@ -7,6 +8,7 @@ from litlab.data.table import TableDataModule
 from litlab.data.workers import WorkerDataModule
 
 __all__ = [
+    "ArrayDataModule",
     "BlobsDataModule",
     "ImageDataModule",
     "ImageFolderDataModule",
