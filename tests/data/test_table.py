@@ -248,3 +248,24 @@ def test_ddp_cpu_trains_on_the_table(line, tmp_path):
     run_cli("litlab-train", *overrides, "trainer=ddp_cpu", f"data.data_dir={line}", cwd=tmp_path)
     (run_dir,) = (tmp_path / "logs" / "linear" / "runs").iterdir()
     assert final_metrics(run_dir)["test/loss"] < 5.0
+
+
+def test_classification_trains_on_class_names(tmp_path, cfg_for):
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(120, 2))
+    rows = [[a, b, "yes" if a + b > 0 else "no"] for a, b in points]
+    write_csv(tmp_path / "points.csv", rows, ("a", "b", "label"))
+    overrides = [o for o in TINY if not o.startswith(("experiment=", "data.task", "data.f"))]
+    run = fit_and_test(
+        cfg_for(
+            "experiment=logistic",
+            *overrides,
+            f"data.data_dir={tmp_path}",
+            "data.file=points.csv",
+            "data.features=[a,b]",
+            "data.target=label",
+            "trainer.max_epochs=10",
+        )
+    )
+    assert run.datamodule.describe_input()["class_names"] == ["no", "yes"]
+    assert run.trainer.callback_metrics["test/acc"] >= 0.9
