@@ -218,8 +218,13 @@ def test_train_predict_and_export(line, cfg_for, tmp_path):
         )
     info = json.loads(path.with_suffix(".json").read_text())
     assert info["input"]["names"] == ["x"] and info["preprocessing"]["normalisation"]["std"]
-    model, dm = litlab.load(run_dir, datamodule=True)
-    assert isinstance(dm, TableDataModule)
+    # The scaling comes back from the checkpoint, not from a training file changed since.
+    trained = run.datamodule.stats
+    changed = tmp_path / "changed"
+    write_csv(changed / "line.csv", line_rows(80, seed=5))
+    _, dm = litlab.load(run_dir, datamodule=True, data_dir=changed)
+    assert all(torch.equal(a, b) for a, b in zip(dm.stats, trained, strict=True))
+    assert not torch.equal(table(changed).stats[0], trained[0])
 
 
 @pytest.mark.slow

@@ -183,6 +183,16 @@ class TableDataModule(WorkerDataModule):
         std = x.std(0, correction=0)
         return x.mean(0).float(), torch.where(std > 0, std, 1).float()
 
+    def state_dict(self) -> dict:
+        """The scaling, saved in each checkpoint: a run brought back (eval, predict, export,
+        ``litlab.load``) scales as it trained, whatever its training file holds by then."""
+        stats = self.stats
+        return {"mean": stats[0].tolist(), "std": stats[1].tolist()} if stats else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state and self.standardize:
+            self.__dict__["stats"] = (torch.tensor(state["mean"]), torch.tensor(state["std"]))
+
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, y = batch
         if self.stats is None:
