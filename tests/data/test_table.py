@@ -120,43 +120,41 @@ def test_predict_reads_the_feature_columns_by_name(line, tmp_path):
     assert inputs.x.tolist() == [[3.0], [1.0]] and inputs.x.dtype == torch.float32
 
 
-def bad_table(folder: Path, case: str) -> tuple[Path, str]:
-    """A table with one fault; the file the message must name, and its words."""
-    path = folder / "line.csv"
-    if case == "missing column":
-        write_csv(path, line_rows(8), ("x", "noise", "z"))
-        return path, "no column 'y' (it has x, noise, z)"
+BAD = {  # a table with one fault -> the words its message must hold
+    "missing column": "no column 'y' (it has x, noise, z)",
+    "non-numeric cell": "row 4, column 'x': 'seven' is not a number",
+    "empty cell": "row 6, column 'y': '' is not a number",
+    "short row": "row 3 holds 2 cells, the header 3",
+    "empty file": "an empty table",
+    "header only": "an empty table",
+    "no file": "no such file",
+}
+
+
+def bad_table(path: Path, case: str) -> None:
+    rows, header = line_rows(8), ("x", "noise", "z" if case == "missing column" else "y")
     if case == "non-numeric cell":
-        rows = line_rows(8)
         rows[3][0] = "seven"
-        write_csv(path, rows)
-        return path, "row 4, column 'x': 'seven' is not a number"
-    if case == "empty cell":
-        rows = line_rows(8)
+    elif case == "empty cell":
         rows[5][2] = ""
-        write_csv(path, rows)
-        return path, "row 6, column 'y': '' is not a number"
+    elif case == "short row":
+        rows[2].pop()
+    elif case == "header only":
+        rows = []
     if case == "empty file":
         path.write_text("")
-        return path, "an empty table"
-    if case == "header only":
-        write_csv(path, [])
-        return path, "an empty table"
-    if case == "no file":
-        return path, "no such file"
-    raise ValueError(case)
+    elif case != "no file":
+        write_csv(path, rows, header)
 
 
-@pytest.mark.parametrize(
-    "case",
-    ["missing column", "non-numeric cell", "empty cell", "empty file", "header only", "no file"],
-)
+@pytest.mark.parametrize("case", list(BAD))
 def test_a_bad_table_is_one_line_naming_the_file(case, tmp_path):
-    path, words = bad_table(tmp_path, case)
+    bad_table(tmp_path / "line.csv", case)
     with pytest.raises(LitlabError) as err:
         table(tmp_path).setup()
     message = str(err.value)
-    assert "\n" not in message and message.startswith(str(path)) and words in message
+    assert "\n" not in message and message.startswith(str(tmp_path / "line.csv"))
+    assert BAD[case] in message
 
 
 def test_a_missing_column_in_predict_input_names_the_file(line, tmp_path):

@@ -22,7 +22,8 @@ from litlab.data.workers import WorkerDataModule
 
 
 def read_columns(path: Path, names: list[str]) -> dict[str, list]:
-    """The named columns of a .csv or .parquet file, as lists of their cells."""
+    """The named columns of a .csv or .parquet file, as lists of their cells. Rows are
+    counted from 1 after the header, in the messages too."""
     if not path.is_file():
         raise LitlabError(f"{path}: no such file.")
     if path.suffix.lower() == ".parquet":
@@ -37,13 +38,14 @@ def read_columns(path: Path, names: list[str]) -> dict[str, list]:
         columns = {n: table.column(n).to_pylist() for n in names if n in header}
     else:
         with open(path, newline="") as file:
-            header, *body = list(csv.reader(file)) or [[]]
+            header, *body = [row for row in csv.reader(file) if row] or [[]]  # blank lines: none
         rows = len(body)
-        columns = {
-            n: [row[header.index(n)] if len(row) == len(header) else None for row in body]
-            for n in names
-            if n in header
-        }
+        for number, row in enumerate(body, 1):
+            if len(row) != len(header):
+                raise LitlabError(
+                    f"{path}: row {number} holds {len(row)} cells, the header {len(header)}."
+                )
+        columns = {n: [row[header.index(n)] for row in body] for n in names if n in header}
     if not header or not rows:
         raise LitlabError(f"{path}: an empty table (it needs a header row and samples).")
     for name in names:
