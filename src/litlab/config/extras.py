@@ -18,6 +18,7 @@ EXTRAS = {
     "logger=mlflow": ("mlflow", "mlflow"),
     "hydra/launcher=slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
     "format=onnx": ("onnxscript", "onnx"),  # torch's ONNX exporter writes through onnxscript
+    "data.file=*.parquet": ("pyarrow", "tables"),  # TableDataModule, and predict's input=
 }
 
 

@@ -55,7 +55,8 @@ def test_split(datamodule: L.LightningDataModule) -> Inputs:
 
 def read_input(path: str | Path, datamodule: LitData) -> Inputs:
     """The user's data at ``path`` as ``datamodule`` stores samples: images (a folder or one)
-    or an IDX file for image models, a CSV of rows for the others, a ``.npy`` array for any."""
+    or an IDX file for image models, a CSV of rows for the others (a table module's feature
+    columns by name, from .csv or .parquet), a ``.npy`` array for any."""
     path = Path(path).expanduser()
     spec = input_spec(datamodule)
     image = bool(spec.get("image"))
@@ -70,7 +71,10 @@ def read_input(path: str | Path, datamodule: LitData) -> Inputs:
             raise LitlabError(f"input={path}: no PNG or JPEG images in this folder.")
         x = np.stack([datamodule.read_image(p) for p in files])
         return Inputs(torch.from_numpy(x), [p.name for p in files])
-    if suffix == ".npy":
+    table_reader = getattr(datamodule, "read_table", None)  # its feature columns, by name
+    if table_reader and suffix in (".csv", ".parquet"):
+        array = table_reader(path)
+    elif suffix == ".npy":
         array = _read_npy(path)
     elif suffix == ".csv" and not image:
         array = _read_csv(path)

@@ -51,7 +51,9 @@ def load_run(
     saved = saved_config(found)  # refused unless litlab trusts what it builds
     model = build_model(saved, found)
     model.to(torch.device(map_location)).eval()
-    return Loaded(model, build_saved_data(saved, data_dir), found.config, found.path)
+    data = build_saved_data(saved, data_dir)
+    data.load_state_dict(found.data.get(type(data).__qualname__, {}))  # as Lightning saved it
+    return Loaded(model, data, found.config, found.path)
 
 
 def build_model(saved: DictConfig, found: checkpoints.Checkpoint) -> L.LightningModule:

@@ -12,6 +12,11 @@ from litlab.config.values import Classes, Count, Share
 from litlab.models.base import LitTask
 
 
+def binary_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """BCE with logits on labels 0/1, as floats (blobs) or class ids (a table's)."""
+    return nn.functional.binary_cross_entropy_with_logits(out, y.float())
+
+
 class BinaryClassifier(LitTask):
     """``hidden_size=None`` is plain logistic regression (one linear layer, BCE with logits)."""
 
@@ -24,7 +29,7 @@ class BinaryClassifier(LitTask):
             )
         else:
             self.net = nn.Linear(in_features, 1)
-        self.loss_fn = nn.functional.binary_cross_entropy_with_logits
+        self.loss_fn = binary_loss
         # Hard labels in, no input checks: torchmetrics would otherwise look at every batch on
         # the host (are the values in [0, 1]? only 0s and 1s?), a device sync per step.
         self.add_metrics(MetricCollection({"acc": BinaryAccuracy(validate_args=False)}))
