@@ -147,7 +147,7 @@ def test_every_command_runs_in_a_new_project(tmp_path, monkeypatch):
     assert "1000 predictions written" in out.stdout
     fmt = ["format=exported_program", f"output={tmp_path / 'model.pt2'}"]
     run_cli("litlab-export", f"ckpt_path={run_dir}", *fmt, cwd=project, env=env)
-    assert json.loads((tmp_path / "model.json").read_text())["input"]["shape"] == ["batch", 2]
+    assert json.loads((tmp_path / "model.pt2.json").read_text())["input"]["shape"] == ["batch", 2]
 
     monkeypatch.syspath_prepend(str(project / "src"))
     monkeypatch.chdir(project)  # as in the project's notebooks: its pyproject trusts its package

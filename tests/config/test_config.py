@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.errors import ConfigCompositionException
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from litlab import LitlabError
@@ -39,12 +40,14 @@ def test_every_option_composes_and_instantiates(group, option, tmp_path, mnist_r
     for path, node in targets(cfg):
         if path == "trainer" and needs_missing_device(cfg):
             continue  # checked against Trainer's signature above; no such device here
-        obj = build(node, path)  # as litlab builds it (on Hydra 1.4: trusted, no warning)
-        assert obj is not None, path
-        if path.startswith("logger.") and hasattr(obj, "experiment"):
-            obj.finalize("success")
-            if path == "logger.wandb":
-                obj.experiment.finish()  # else the next WandbLogger in this process joins it
+        # As litlab builds it (on Hydra 1.4: trusted, no warning), and as a user's own code
+        # would, with no _convert_: lists arrive as ListConfig (issue 21 item 19).
+        for obj in (build(node, path), instantiate(node)):
+            assert obj is not None, path
+            if path.startswith("logger.") and hasattr(obj, "experiment"):
+                obj.finalize("success")
+                if path == "logger.wandb":
+                    obj.experiment.finish()  # else the next WandbLogger in this process joins it
 
 
 def test_the_config_groups_cover_the_code():

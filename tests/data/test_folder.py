@@ -214,7 +214,7 @@ def test_train_predict_on_a_folder_and_export(images, cfg_for, tmp_path):
         expected = model(dm.on_after_batch_transfer((x, x), 0)[0])
         exported = torch.export.load(path).module()(x)
     assert torch.allclose(exported, expected, atol=1e-5)
-    info = json.loads(path.with_suffix(".json").read_text())
+    info = json.loads(path.with_name(path.name + ".json").read_text())
     assert info["input"]["shape"] == ["batch", 1, 8, 8] and info["class_names"] == list(CLASSES)
     assert info["preprocessing"]["normalisation"]["mean"] == [0.1307]
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import litlab
-from litlab.inference.export import SUFFIXES, export_model
+from litlab.inference.export import SUFFIXES, description, export_model
 from tests.conftest import fake_digits, run_cli
 from tests.inference.conftest import EXPERIMENTS, model_inputs
 
@@ -43,7 +43,7 @@ def test_mnist_exports_match_pytorch_on_3000_digits(fmt, trained, tmp_path):
     assert theirs.dtype == np.float32 and theirs.shape == (3000, 10)
     assert diff <= 1e-5
     assert (ours.argmax(1) == theirs.argmax(1)).all()
-    info = json.loads(path.with_suffix(".json").read_text())
+    info = json.loads(description(path).read_text())
     assert info["input"] | {"image": None} == {
         "name": "x",
         "shape": ["batch", 28, 28],
@@ -69,7 +69,7 @@ def test_every_experiment_round_trips(name, fmt, trained, tmp_path):
     ours, theirs = reference(run_dir, x), run_export(path, x, fmt)
     assert theirs.shape == ours.shape
     np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-5)
-    info = json.loads(path.with_suffix(".json").read_text())
+    info = json.loads(description(path).read_text())
     assert info["input"]["shape"] == ["batch", x.shape[1]] and info["input"]["dtype"] == "float32"
     assert info["class_names"] == (["0", "1"] if name == "logistic" else None)
 
@@ -78,7 +78,7 @@ def test_the_command(trained, tmp_path):
     run_dir = trained("logistic")
     proc = run_cli("litlab-export", f"ckpt_path={run_dir}", "format=exported_program", cwd=tmp_path)
     (path,) = (tmp_path / "logs" / "export" / "runs").glob("*/model.pt2")
-    assert f"exported to {path}" in proc.stdout and path.with_suffix(".json").is_file()
+    assert f"exported to {path}" in proc.stdout and description(path).is_file()
     proc = run_cli(
         "litlab-export", f"ckpt_path={run_dir}", "format=tflite", cwd=tmp_path, check=False
     )
@@ -87,3 +87,17 @@ def test_the_command(trained, tmp_path):
         "litlab: error: format=tflite: litlab exports onnx, torchscript, exported_program."
     )
     assert "format=" in run_cli("litlab-export", "--help", cwd=tmp_path).stdout
+
+
+def test_each_export_keeps_its_own_description(trained, tmp_path):
+    """Issue 21 item 4: output=x.json got the description written over the model, and exports
+    sharing a stem (m.onnx, m.pt2) shared one m.json, the last one written."""
+    run_dir = trained("logistic")
+    over = export_model(run_dir, "exported_program", tmp_path / "x.json")
+    assert torch.export.load(over).module() is not None  # the model, not the description
+    assert json.loads(description(over).read_text())["file"] == "x.json"
+    for fmt in ("exported_program", "torchscript"):
+        export_model(run_dir, fmt, tmp_path / f"m{SUFFIXES[fmt]}")
+    for fmt in ("exported_program", "torchscript"):
+        path = tmp_path / f"m{SUFFIXES[fmt]}"
+        assert json.loads(description(path).read_text())["format"] == fmt

@@ -1,5 +1,8 @@
 """The task wrapper: resuming, safe checkpoints, and failures that say what to do."""
 
+import logging
+import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -9,7 +12,7 @@ from litlab import LitlabError
 from litlab.models import PolynomialRegression
 from litlab.run import fit_and_test
 from litlab.run.checkpoints import load, run_config
-from tests.conftest import final_metrics
+from tests.conftest import final_metrics, run_cli, run_dirs
 
 EVERY_EPOCH = [
     "callbacks.model_checkpoint.save_top_k=-1",
@@ -101,3 +104,37 @@ def test_a_model_that_is_not_a_littask_is_refused_before_anything_runs(cfg_for, 
     with pytest.raises(LitlabError, match="BoringModel is not a litlab.models.LitTask"):
         fit_and_test(cfg)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_lightnings_slurm_hint_and_adverts_are_not_shown(tmp_path):
+    """Issue 21 item 20: every run printed Lightning's "`srun` is available" hint where Slurm is
+    installed, and a litlogger advert into the terminal and train.log."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\n")
+    (bin_dir / "srun").chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    args = ["experiment=linear", "logger=none", "trainer=cpu", "trainer.max_epochs=1"]
+    proc = run_cli("litlab-train", *args, cwd=tmp_path, env=env)
+    (run_dir,) = run_dirs(tmp_path, "linear")
+    for text in (proc.stdout + proc.stderr, (run_dir / "train.log").read_text()):
+        assert "`srun` command" not in text and "litlogger" not in text and "Tip:" not in text
+    assert "GPU available" in proc.stdout + proc.stderr  # Lightning's other messages stay
+
+
+def test_only_lightnings_adverts_and_srun_hint_are_filtered(caplog):
+    from lightning.fabric.utilities.rank_zero import rank_zero_info, rank_zero_warn
+
+    from litlab.cli.common import quiet_lightning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_lightning()
+        with caplog.at_level(logging.INFO):
+            rank_zero_info("💡 Tip: For seamless cloud logging, try installing [litlogger]")
+            rank_zero_info("GPU available: False")
+            rank_zero_warn("The `srun` command is available on your system but is not used.")
+            rank_zero_warn("The dataloader does not have many workers")
+    assert [str(w.message) for w in caught] == ["The dataloader does not have many workers"]
+    assert [r.getMessage() for r in caplog.records] == ["GPU available: False"]

@@ -182,3 +182,15 @@ def test_csv_log_keeps_earlier_rows_on_resume_and_foreign_columns(cfg_for, tmp_p
     after = (run_dir / "csv" / "metrics.csv").read_text().splitlines()
     assert after[: len(lines)] == lines and len(after) > len(lines)
     assert csv_metrics(run_dir)["epoch"] == 3
+
+
+def test_last_ckpt_is_the_last_epoch_when_the_best_is_not(cfg_for, tmp_path):
+    """Issue 21 item 1: last.ckpt was rewritten only along with a new best checkpoint."""
+    # mode=max on a falling loss: the first epoch stays the best, the last is epoch 3.
+    args = ["experiment=logistic", *QUIET, "trainer.max_epochs=3", "trainer.limit_train_batches=2"]
+    run = fit_and_test(cfg_for(*args, "monitor.metric=val/loss", "monitor.mode=max"))
+    ckpts = tmp_path / "run" / "checkpoints"
+    assert torch.load(ckpts / "best.ckpt", weights_only=True)["epoch"] == 0
+    assert torch.load(ckpts / "last.ckpt", weights_only=True)["epoch"] == 2
+    assert manifest(tmp_path / "run")["checkpoints"]["last"] == str(ckpts / "last.ckpt")
+    assert run.trainer.checkpoint_callback.best_model_path == str(ckpts / "best.ckpt")

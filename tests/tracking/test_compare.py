@@ -1,5 +1,7 @@
 """litlab-compare: many runs side by side in one table."""
 
+import json
+
 import pytest
 
 from litlab.cli.compare import main as compare_main
@@ -43,3 +45,21 @@ def test_compare_reads_many_runs_into_one_table(tmp_path, capsys):
     else:
         frame = to_frame(rows)
         assert list(frame["seed"]) == [0, 1] and "test/loss" in frame.columns
+
+
+def test_unreadable_run_json_is_skipped_with_one_warning(tmp_path, capsys):
+    """Issue 21 item 17: a truncated, empty or garbage run.json gave a blank row without a word,
+    and a JSON list an AttributeError."""
+    good = {"name": "linear", "status": "finished", "metrics": {"test/loss": 0.5}}
+    texts = {"good": json.dumps(good), "cut": json.dumps(good)[:20], "empty": "", "list": "[1]"}
+    for name, text in {**texts, "garbage": "\x00\xff not json"}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(text)
+    compare_main([str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1].startswith(str(tmp_path / "good"))
+    assert len(out.splitlines()) == 2
+    warnings = err.strip().splitlines()
+    assert len(warnings) == 4 and all(w.startswith("litlab: warning: skipping ") for w in warnings)
+    for name in ("cut", "empty", "list", "garbage"):
+        assert sum(str(tmp_path / name / "run.json") in w for w in warnings) == 1

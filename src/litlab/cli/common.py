@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,9 +23,21 @@ def hydra_main(config_name: str) -> Callable:
     checkpoint is not: ``litlab.run.build.saved_config`` checks it."""
     import hydra.utils
 
+    quiet_lightning()
+
     every = getattr(hydra.utils, "UNSAFE_DISABLE_EXECUTION_CHECKS", None)  # None: Hydra 1.3
     trust = {"execution_whitelist": every} if every is not None else {}
     return hydra.main(str(CONFIG_DIR), config_name, **version_base(), **trust)
+
+
+def quiet_lightning() -> None:
+    """Hide two of Lightning's messages that are not about a litlab run, from the terminal and
+    train.log: its "`srun` is available but not used" hint (litlab-sweep starts Slurm jobs
+    itself) and its "Tip: ... install litlogger/litmodels" adverts. Every other one passes."""
+    warnings.filterwarnings("ignore", message="The `srun` command is available on your system")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+        lambda record: not record.getMessage().startswith("💡 Tip:")
+    )
 
 
 @contextmanager

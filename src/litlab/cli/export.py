@@ -28,7 +28,7 @@ usage: litlab-export ckpt_path=<run dir or .ckpt> [format=onnx] [output=<file>]
   format=...      onnx (default; run it with onnxruntime), torchscript (torch.jit.load; deprecated
                   by PyTorch), exported_program (torch.export.load)
   output=...      default: <log dir>/export/runs/<time>/model.{{onnx,ts,pt2}}; the JSON is
-                  <output without its suffix>.json
+                  <output>.json (model.onnx.json)
 
 example:
   {EXAMPLE}

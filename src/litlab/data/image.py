@@ -17,7 +17,8 @@ _CHANNELS = (1, 3, 4)
 
 def _per_channel(value, what: str) -> list[float]:
     """``data.normalize.<what>`` as a list of finite floats, or a one-line LitlabError."""
-    values = value if isinstance(value, (list, tuple)) else [value]
+    # Any sequence but a string: Hydra's instantiate without _convert_ hands over a ListConfig.
+    values = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
     ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     if not values or not ok or not all(math.isfinite(v) for v in values):
         raise LitlabError(f"data.normalize.{what}={value!r}: give finite numbers, one per channel.")

@@ -31,8 +31,14 @@ def export(cfg: DictConfig) -> Path:
     else:
         output = Path(HydraConfig.get().runtime.output_dir) / f"model{SUFFIXES[fmt]}"
     path = export_model(cfg.ckpt_path, fmt, output)
-    print(f"litlab: exported to {path} (what it expects: {path.with_suffix('.json')})")
+    print(f"litlab: exported to {path} (what it expects: {description(path)})")
     return path
+
+
+def description(model: Path) -> Path:
+    """The JSON beside an exported model: ``model.onnx.json``, named after the whole file name
+    so that ``output=x.json`` keeps its model and ``m.onnx`` and ``m.pt2`` keep their own."""
+    return model.with_name(model.name + ".json")
 
 
 def export_model(ckpt_path: str | Path, fmt: str, output: Path) -> Path:
@@ -53,7 +59,7 @@ def export_model(ckpt_path: str | Path, fmt: str, output: Path) -> Path:
         EXPORTERS[fmt](model, example, output)
         out = model(example)
     info = describe(fmt, output, run, spec, out)
-    output.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    description(output).write_text(json.dumps(info, indent=2) + "\n")
     return output
 
 

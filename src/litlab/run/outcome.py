@@ -28,11 +28,12 @@ def check_finite(values: dict[str, float], stage: str) -> None:
 
 
 def checkpoints(trainer: L.Trainer) -> dict[str, str | None]:
-    """The paths of the best and the last checkpoint the run's checkpoint callback wrote."""
-    cb = trainer.checkpoint_callback
+    """The paths of the best checkpoint and of last.ckpt (each written by its own callback:
+    configs/callbacks/model_checkpoint.yaml)."""
+    paths = [getattr(cb, "best_model_path", "") for cb in trainer.checkpoint_callbacks]
     return {
-        "best": getattr(cb, "best_model_path", None) or None,
-        "last": getattr(cb, "last_model_path", None) or None,
+        "best": getattr(trainer.checkpoint_callback, "best_model_path", None) or None,
+        "last": next((p for p in paths if Path(p).name == "last.ckpt"), None),
     }
 
 

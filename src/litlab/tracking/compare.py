@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from litlab.tracking.manifest import FILENAME, read
+from litlab.tracking.manifest import FILENAME
 from litlab.tracking.report import final_metrics
 
 COLUMNS = ("run_dir", "name", "status", "seed", "start_time", "overrides")
@@ -46,7 +48,9 @@ def read_runs(paths: Iterable[str | Path], config_keys: Iterable[str] = ()) -> l
     """One row per run: who it was, how it ended, chosen config values, then its final metrics."""
     rows = []
     for run_dir in find_runs(paths):
-        m = read(run_dir)
+        m = _manifest(run_dir / FILENAME)
+        if m is None:
+            continue
         row = {
             "run_dir": str(run_dir),
             "name": m.get("name"),
@@ -59,6 +63,20 @@ def read_runs(paths: Iterable[str | Path], config_keys: Iterable[str] = ()) -> l
         row.update(final_metrics(m.get("metrics") or {}))
         rows.append(row)
     return rows
+
+
+def _manifest(path: Path) -> dict | None:
+    """The run.json at ``path``; None, with a one-line warning, if it is not a JSON object
+    (cut short, empty, garbage, a list): such a run is skipped, not shown as a blank row."""
+    try:
+        data = json.loads(path.read_text())
+        problem = None if isinstance(data, dict) else "not a JSON object"
+    except (OSError, ValueError) as err:  # UnicodeDecodeError and JSONDecodeError included
+        problem = str(err)
+    if problem:
+        print(f"litlab: warning: skipping {path}, not a run's record: {problem}", file=sys.stderr)
+        return None
+    return data
 
 
 def _columns(rows: list[dict]) -> list[str]:
