@@ -15,7 +15,7 @@ import litlab
 from litlab import LitlabError
 from litlab.config import check_config, compose_config
 from litlab.data import ArrayDataModule
-from litlab.inference.export import export_model
+from litlab.inference.export import description, export_model
 from litlab.inference.predict import predict
 from litlab.run import fit_and_test
 from tests.conftest import final_metrics, run_cli
@@ -133,7 +133,7 @@ def test_train_predict_and_export(line, cfg_for, tmp_path):
     with torch.no_grad():
         exported = torch.export.load(path).module()(torch.tensor([[0.0], [1.0]]))
     assert torch.allclose(exported.flatten(), torch.tensor(predicted))
-    assert json.loads(path.with_suffix(".json").read_text())["input"]["shape"] == ["batch", 1]
+    assert json.loads(description(path).read_text())["input"]["shape"] == ["batch", 1]
     _, dm = litlab.load(run_dir, datamodule=True)
     assert isinstance(dm, ArrayDataModule)
 

@@ -16,7 +16,7 @@ import litlab
 from litlab import LitlabError
 from litlab.config import check_config, compose_config
 from litlab.data import TableDataModule
-from litlab.inference.export import export_model
+from litlab.inference.export import description, export_model
 from litlab.inference.inputs import read_input
 from litlab.inference.predict import predict
 from litlab.run import fit_and_test
@@ -214,7 +214,7 @@ def test_train_predict_and_export(line, cfg_for, tmp_path):
         assert torch.allclose(
             torch.export.load(path).module()(x).flatten(), torch.tensor(predicted)
         )
-    info = json.loads(path.with_suffix(".json").read_text())
+    info = json.loads(description(path).read_text())
     assert info["input"]["names"] == ["x"] and info["preprocessing"]["normalisation"]["std"]
     # The scaling comes back from the checkpoint, not from a training file changed since.
     trained = run.datamodule.stats
