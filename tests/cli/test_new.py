@@ -167,7 +167,7 @@ def test_every_command_runs_in_a_new_project(tmp_path, monkeypatch):
 def test_litlabs_on_disk_data_in_a_new_project(tmp_path):
     """In a new project, litlab's image-folder and table data modules on a tiny folder of PNGs
     and a tiny CSV: train (figures drawn), eval, predict and export each run."""
-    project = make_project(tmp_path / "sectors")
+    project = make_project(tmp_path / "ondisk")  # not sectors: imported by the test above
     env = _env(project)
     images = test_folder.write_folders(project / "data" / "images")
     table = project / "data" / "line"
