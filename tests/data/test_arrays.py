@@ -133,7 +133,10 @@ def test_train_predict_and_export(line, cfg_for, tmp_path):
     with torch.no_grad():
         exported = torch.export.load(path).module()(torch.tensor([[0.0], [1.0]]))
     assert torch.allclose(exported.flatten(), torch.tensor(predicted))
-    assert json.loads(path.with_suffix(".json").read_text())["input"]["shape"] == ["batch", 1]
+    assert json.loads(path.with_name(path.name + ".json").read_text())["input"]["shape"] == [
+        "batch",
+        1,
+    ]
     _, dm = litlab.load(run_dir, datamodule=True)
     assert isinstance(dm, ArrayDataModule)
 

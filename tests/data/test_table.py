@@ -214,7 +214,7 @@ def test_train_predict_and_export(line, cfg_for, tmp_path):
         assert torch.allclose(
             torch.export.load(path).module()(x).flatten(), torch.tensor(predicted)
         )
-    info = json.loads(path.with_suffix(".json").read_text())
+    info = json.loads(path.with_name(path.name + ".json").read_text())
     assert info["input"]["names"] == ["x"] and info["preprocessing"]["normalisation"]["std"]
     # The scaling comes back from the checkpoint, not from a training file changed since.
     trained = run.datamodule.stats
