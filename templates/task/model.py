@@ -60,8 +60,8 @@ class MyClassifier(LitTask):
         """Pictures saved to the run's figures/ folder after testing: ``{name: Figure}``."""
         from litlab.tracking.plots import confusion_matrix  # matplotlib: imported when needed
 
-        # The test split through the datamodule's own loader and on_after_batch_transfer, as
-        # the model saw it in testing; all three come back on the CPU.
+        # The test split (its first 10 000 samples) through the datamodule's own loader and
+        # on_after_batch_transfer, as the model saw it in testing; all three on the CPU.
         x, y, out = self.predict_split(datamodule, "test")
         k = out.shape[-1]
         matrix = torch.bincount(y * k + out.argmax(-1), minlength=k * k).reshape(k, k)

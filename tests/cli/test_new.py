@@ -19,6 +19,7 @@ from litlab.cli import new
 from litlab.config import CONFIG_DIR, compose_config
 from litlab.config.project import project_configs, project_trusted
 from tests.conftest import final_metrics, help_without_torch, run_cli, run_dirs
+from tests.data import test_folder, test_table
 
 FILES = {
     ".gitignore",
@@ -160,3 +161,35 @@ def test_every_command_runs_in_a_new_project(tmp_path, monkeypatch):
         pytest_, cwd=project, env={**os.environ, **env}, capture_output=True, text=True
     )
     assert proc.returncode == 0 and "5 passed" in proc.stdout, proc.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_litlabs_on_disk_data_in_a_new_project(tmp_path):
+    """In a new project, litlab's image-folder and table data modules on a tiny folder of PNGs
+    and a tiny CSV: train (figures drawn), eval, predict and export each run."""
+    project = make_project(tmp_path / "ondisk")  # not sectors: imported by the test above
+    env = _env(project)
+    images = test_folder.write_folders(project / "data" / "images")
+    table = project / "data" / "line"
+    test_table.write_csv(table / "line.csv", test_table.line_rows(80))
+    tiny = {  # the data modules' own tests' settings, with a CSV log and DataLoaders in-process
+        "mnist_folder": [*test_folder.TINY, f"data.data_dir={images}", "trainer.max_epochs=1"],
+        "linear": [*test_table.TINY, f"data.data_dir={table}", "trainer.max_epochs=5"],
+    }
+    for i, (name, args) in enumerate(tiny.items()):
+        args = [a for a in args if not a.startswith(("logger=", "callbacks.figures"))]
+        quiet = ["logger=csv", "data.num_workers=0", "callbacks.progress_bar.refresh_rate=0"]
+        run_cli("litlab-train", *args, *quiet, cwd=project, env=env)
+        (run_dir,) = run_dirs(project, name)
+        assert "test/loss" in final_metrics(run_dir)
+        assert (run_dir / "csv" / "metrics.csv").is_file() and any(run_dir.glob("figures/*.png"))
+
+        run_cli("litlab-eval", f"ckpt_path={run_dir}", "trainer=cpu", cwd=project, env=env)
+        evals = sorted((project / "logs" / "eval" / "runs").iterdir())
+        assert "test/loss" in json.loads((evals[i] / "eval.json").read_text())["metrics"]
+        out = run_cli("litlab-predict", f"ckpt_path={run_dir}", "trainer=cpu", cwd=project, env=env)
+        assert f"{12 if name == 'mnist_folder' else 20} predictions written" in out.stdout
+        fmt = ["format=exported_program", f"output={tmp_path / name}.pt2"]
+        run_cli("litlab-export", f"ckpt_path={run_dir}", *fmt, cwd=project, env=env)
+        shape = json.loads((tmp_path / f"{name}.pt2.json").read_text())["input"]["shape"]
+        assert shape == (["batch", 1, 8, 8] if name == "mnist_folder" else ["batch", 1])

@@ -59,3 +59,16 @@ def test_image_classifier_figures_from_plain_dataloaders():
     figures = model.figures(data)
     assert set(figures) == {"confusion_matrix", "misclassified"}
     assert all(_png(f) > 1000 for f in figures.values())
+
+
+def test_figures_read_a_bounded_sample_of_the_split():
+    x = torch.linspace(-1, 1, 30)[:, None]
+    data = PlainData(x, 3 * x)  # test batches of 7
+    model = PolynomialRegression(degree=1)
+    whole = model.predict_split(data, limit=None)
+    data.seen.clear()
+    bounded = model.predict_split(data, limit=10)
+    assert len(data.seen) == 2  # two batches read (14 samples), not five
+    assert [len(t) for t in whole] == [30] * 3 and [len(t) for t in bounded] == [10] * 3
+    assert all(torch.equal(a[:10], b) for a, b in zip(whole, bounded, strict=True))
+    assert all(len(t) == 30 for t in model.predict_split(data))  # the default bound: 10 000

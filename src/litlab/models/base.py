@@ -14,8 +14,9 @@ A task's ``__init__`` takes its own settings and ``**kwargs`` (``optimizer``, ``
 It may override, each with a default below: ``predictions(out)`` (what the metrics compare with
 ``y``), ``prediction_columns(out)`` (one row of litlab-predict's file), ``output_meaning`` (what
 the raw output means, for litlab-export's JSON), ``figures(datamodule)`` (pictures drawn after
-testing; ``predict_split`` reads a whole split for them) and ``summary()`` (numbers recorded as
-``fit/<key>`` in run.json and the loggers after fitting), besides any Lightning hook.
+testing; ``predict_split`` reads a bounded sample of a split for them) and ``summary()``
+(numbers recorded as ``fit/<key>`` in run.json and the loggers after fitting), besides any
+Lightning hook.
 
 What LitTask does on its own (``litlab.models.optim``): the optimizer takes the fused kernel on
 a GPU; a scheduler whose length follows from the run (OneCycleLR's ``total_steps``,
@@ -185,11 +186,14 @@ class LitTask(L.LightningModule):
         self._log_epoch("test")
 
     @torch.no_grad()
-    def predict_split(self, datamodule: L.LightningDataModule, split: str = "test"):
-        """``(x, y, outputs)`` of a whole split (train, val or test) read through any
-        datamodule's own ``<split>_dataloader()``, all three on the CPU; ``x`` as the loader
-        yields it (uint8 images), ``outputs`` float32. The model sees each batch on its device,
-        after ``on_after_batch_transfer``, as in training. Under DDP: this rank's share."""
+    def predict_split(
+        self, datamodule: L.LightningDataModule, split: str = "test", limit: int | None = 10_000
+    ):
+        """``(x, y, outputs)`` of a split's first ``limit`` samples (``None``: all; a figure needs
+        a sample, not all of a large split) read through any datamodule's own
+        ``<split>_dataloader()``, all three on the CPU; ``x`` as the loader yields it (uint8
+        images), ``outputs`` float32. The model sees each batch on its device, after
+        ``on_after_batch_transfer``, as in training. Under DDP: this rank's share."""
         loader = getattr(datamodule, f"{split}_dataloader")()
         was_training = self.training
         self.eval()
@@ -201,9 +205,11 @@ class LitTask(L.LightningModule):
                 outs.append(self(inputs).float().cpu())
                 xs.append(batch[0].cpu())
                 ys.append(batch[1].cpu())
+                if limit is not None and sum(map(len, ys)) >= limit:
+                    break
         finally:
             self.train(was_training)
-        return torch.cat(xs), torch.cat(ys), torch.cat(outs)
+        return torch.cat(xs)[:limit], torch.cat(ys)[:limit], torch.cat(outs)[:limit]
 
     @override
     def configure_optimizers(self):

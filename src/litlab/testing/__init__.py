@@ -67,7 +67,7 @@ def check_predict(run_dir: Path, output: Path) -> None:
     with open(output) as f:
         rows = list(csv.DictReader(f))
     model, datamodule = _loaded(run_dir)
-    x, y, out = model.predict_split(datamodule, "test")
+    x, y, out = model.predict_split(datamodule, "test", limit=None)
     assert len(rows) == len(y), f"{len(rows)} rows for {len(y)} test samples"
     assert set(model.prediction_columns(out[:1])) <= set(rows[0]), sorted(rows[0])
 
