@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from lessons.data import stand_in_digits, write_stand_in_mnist
 from litlab.config import compose_config
@@ -128,3 +129,22 @@ def csv_metrics(run_dir: Path) -> dict[str, float]:
 def final_metrics(run_dir: Path) -> dict[str, float]:
     """The final metrics a run recorded in its manifest (any logger, or none)."""
     return json.loads((run_dir / "run.json").read_text())["metrics"]
+
+
+def assert_resume_is_exact(cfg_for, *args: str) -> None:
+    """Two epochs straight, and one epoch then a resume from its checkpoint, end with the same
+    weights, bit for bit (a CPU promise)."""
+    from litlab.run import fit_and_test
+
+    args = (
+        *args,
+        "trainer.max_epochs=2",
+        "callbacks.model_checkpoint.save_top_k=-1",
+        "callbacks.model_checkpoint.filename='epoch{epoch}'",
+        "test=false",
+    )
+    full = fit_and_test(cfg_for(*args))
+    after_one = full.trainer.checkpoint_callback.dirpath + "/epoch0.ckpt"
+    resumed = fit_and_test(cfg_for(*args, f"ckpt_path={after_one}"))
+    pairs = zip(full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)

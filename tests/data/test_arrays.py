@@ -18,7 +18,7 @@ from litlab.data import ArrayDataModule
 from litlab.inference.export import description, export_model
 from litlab.inference.predict import predict
 from litlab.run import fit_and_test
-from tests.conftest import final_metrics, run_cli
+from tests.conftest import assert_resume_is_exact, final_metrics, run_cli
 
 
 def write_line(folder: Path, n: int, seed: int = 0) -> Path:
@@ -140,22 +140,7 @@ def test_train_predict_and_export(line, cfg_for, tmp_path):
 
 @pytest.mark.slow
 def test_a_resume_after_one_epoch_equals_the_uninterrupted_run(line, cfg_for):
-    args = [
-        *TINY,
-        f"data.data_dir={line}",
-        "data.num_workers=2",
-        "trainer.max_epochs=2",
-        "callbacks.model_checkpoint.save_top_k=-1",
-        "callbacks.model_checkpoint.filename='epoch{epoch}'",
-        "test=false",
-    ]
-    full = fit_and_test(cfg_for(*args))
-    after_one = full.trainer.checkpoint_callback.dirpath + "/epoch0.ckpt"
-    resumed = fit_and_test(cfg_for(*args, f"ckpt_path={after_one}"))
-    for a, b in zip(
-        full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True
-    ):
-        assert torch.equal(a, b)
+    assert_resume_is_exact(cfg_for, *TINY, f"data.data_dir={line}", "data.num_workers=2")
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from litlab.data import ImageFolderDataModule
 from litlab.inference.export import export_model
 from litlab.inference.predict import predict
 from litlab.run import fit_and_test
-from tests.conftest import final_metrics, run_cli
+from tests.conftest import assert_resume_is_exact, final_metrics, run_cli
 
 CLASSES = ("left", "right")  # a bright left half or a bright right half: easy to learn
 
@@ -221,24 +221,14 @@ def test_train_predict_on_a_folder_and_export(images, cfg_for, tmp_path):
 
 @pytest.mark.slow
 def test_a_resume_after_one_epoch_equals_the_uninterrupted_run(images, cfg_for):
-    args = [
+    assert_resume_is_exact(
+        cfg_for,
         *TINY,
         f"data.data_dir={images}",
         "data.num_workers=2",
         "data.augment=[{_target_:torchvision.transforms.v2.RandomRotation,degrees:20}]",
-        "trainer.max_epochs=2",
         "trainer.precision=32",
-        "callbacks.model_checkpoint.save_top_k=-1",
-        "callbacks.model_checkpoint.filename='epoch{epoch}'",
-        "test=false",
-    ]
-    full = fit_and_test(cfg_for(*args))
-    after_one = full.trainer.checkpoint_callback.dirpath + "/epoch0.ckpt"
-    resumed = fit_and_test(cfg_for(*args, f"ckpt_path={after_one}"))
-    for a, b in zip(
-        full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True
-    ):
-        assert torch.equal(a, b)
+    )
 
 
 @pytest.mark.slow
