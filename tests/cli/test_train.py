@@ -136,6 +136,7 @@ def test_missing_mnist_is_one_clear_message(workdir):
     assert f"{empty}/MNIST/raw" in proc.stderr and "paths.data_dir" in proc.stderr
 
 
+@pytest.mark.slow  # in-process: tests/run/test_resume.py's refused resume [experiment]
 def test_checkpoint_of_another_experiment_is_refused(workdir, trained):
     run_dir = trained("linear")
     proc = run_cli(

@@ -93,6 +93,7 @@ def test_classes_are_named_by_the_target_values(tmp_path):
     assert table(tmp_path, file="n.csv", task="classification").class_names == ["2", "10"]
 
 
+@pytest.mark.slow  # importing pyarrow the first time costs ~10 s
 def test_parquet_reads_as_csv_does(line, tmp_path):
     pa = pytest.importorskip("pyarrow")  # the [tables] extra
     import pyarrow.parquet as pq
