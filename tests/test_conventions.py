@@ -33,7 +33,8 @@ def test_the_license_file_matches_the_metadata():
 def test_one_version_shown_by_every_command():
     assert "version" in PYPROJECT["dynamic"] and "version" not in PYPROJECT
     assert importlib.metadata.version("litlab") == litlab.__version__
-    for module in ("litlab.cli.train", "litlab.cli.eval", "litlab.cli.compare"):
+    commands = ("train", "eval", "predict", "export", "compare", "sweep", "new")
+    for module in (f"litlab.cli.{name}" for name in commands):
         code = f"import sys; sys.argv = ['x', '--version']; import {module} as m; m.main()"
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert proc.stdout == f"litlab {litlab.__version__}\n", (module, proc.stderr[-300:])

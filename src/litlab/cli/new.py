@@ -13,7 +13,7 @@ import importlib.util
 import keyword
 from pathlib import Path
 
-from litlab import LitlabError
+from litlab import LitlabError, __version__
 from litlab.cli.common import user_errors
 from litlab.config import TEMPLATE_DIR
 
@@ -34,6 +34,7 @@ TASK_FILES = {
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="litlab", description="litlab's project tools.")
+    p.add_argument("--version", action="version", version=f"litlab {__version__}")
     commands = p.add_subparsers(dest="command", required=True)
     new = commands.add_parser(
         "new",

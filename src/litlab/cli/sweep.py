@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from litlab import LitlabError
+from litlab import LitlabError, __version__
 from litlab.cli.common import user_errors
 
 
@@ -20,6 +20,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Optuna search over a configs/hparams_search/ space; every trial is a "
         "litlab run. Rerun the same command to continue the study.",
     )
+    p.add_argument("--version", action="version", version=f"litlab {__version__}")
     p.add_argument("overrides", nargs="*", help="Hydra overrides, as for litlab-train")
     p.add_argument(
         "--wandb", metavar="FILE", help="write a W&B sweep config for this space and exit"
