@@ -41,8 +41,9 @@ class MyDataModule(TensorDataModule):
         eval_batch_size: Count | None = None,
         seed: int = 0,
         on_device: bool = True,
+        **folds,  # fold, num_folds: k-fold cross-validation, done by TensorDataModule
     ):
-        super().__init__(batch_size, eval_batch_size, seed, on_device)
+        super().__init__(batch_size, eval_batch_size, seed, on_device, **folds)
         self.num_classes = num_classes
         self.sizes = {"train": num_samples, "val": num_val, "test": num_test}
 

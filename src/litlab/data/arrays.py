@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 from litlab import LitlabError, first_line
 from litlab.config.values import Count
 from litlab.data.folder import Fraction
+from litlab.data.splits import carve, refuse_second_val
 from litlab.data.workers import WorkerDataModule
 
 
@@ -97,12 +98,15 @@ class ArrayDataModule(WorkerDataModule):
         return train if train.is_dir() else self.root
 
     def build(self) -> dict[str, MappedArrays]:
-        splits = {"train": self.split(self.pool)}
-        order = torch.randperm(
-            len(splits["train"]), generator=torch.Generator().manual_seed(self.seed)
-        ).numpy()
+        splits, carved = {}, {}
         for split, fraction in self.fractions.items():
             has_folder = (self.root / split).is_dir() and self.pool != self.root
+            if split == "val" and self.folds:
+                refuse_second_val(self.folds, f"{self.root / split}/" if has_folder else None)
+                refuse_second_val(
+                    self.folds, None if fraction is None else f"data.val_fraction={fraction}"
+                )
+                continue
             if has_folder == (fraction is not None):
                 raise LitlabError(
                     f"data.{split}_fraction={fraction} and {self.root / split}/ "
@@ -110,17 +114,12 @@ class ArrayDataModule(WorkerDataModule):
                 )
             if has_folder:
                 splits[split] = self.split(self.root / split)
-                continue
-            count = round(fraction * len(order))
-            if not 0 < count < len(order):
-                raise LitlabError(
-                    f"data.{split}_fraction={fraction} of {len(splits['train'])} training "
-                    f"samples leaves {'no ' + split if count == 0 else 'no training'} samples."
-                )
-            splits[split] = self.split(self.pool, order[:count])
-            order = order[count:]
-        splits["train"] = self.split(self.pool, order)
-        return splits
+            else:
+                carved[split] = fraction
+        y = open_array(self.pool / "y.npy")
+        labels = np.asarray(y) if y.dtype.kind in "iub" else None  # class ids: stratified folds
+        parts = carve(len(y), self.seed, carved, "training samples", self.folds, labels)
+        return {split: self.split(self.pool, rows) for split, rows in parts.items()} | splits
 
     def describe_input(self) -> dict:
         """One sample as stored (see ``LitData.describe_input``): from x.npy's header."""

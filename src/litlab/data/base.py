@@ -10,8 +10,9 @@ import numpy as np
 import torch
 
 from litlab import LitlabError
-from litlab.config.values import Count
+from litlab.config.values import Count, Natural
 from litlab.data.loader import TensorLoader
+from litlab.data.splits import carve, check_folds
 
 Split = tuple[torch.Tensor, torch.Tensor]
 
@@ -36,7 +37,11 @@ class LitData(L.LightningDataModule):
 
 
 class TensorDataModule(LitData):
-    """Subclasses implement ``build()``: ``{"train": (x, y), "val": ..., "test": ...}``."""
+    """Subclasses implement ``build()``: ``{"train": (x, y), "val": ..., "test": ...}``.
+
+    Cross-validation (``fold`` of ``num_folds``): ``val`` is that fold of the training split,
+    which keeps the other folds; the test split is untouched. ``y`` of shape ``[n]`` holds class
+    ids, and the folds keep their shares (stratified)."""
 
     def __init__(
         self,
@@ -44,12 +49,15 @@ class TensorDataModule(LitData):
         eval_batch_size: Count | None = None,
         seed: int = 0,
         on_device: bool = True,
+        fold: Natural | None = None,
+        num_folds: Count | None = None,
     ):
         super().__init__()
         self.on_device = on_device
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.seed = seed
+        self.folds = check_folds(fold, num_folds)
         self.splits: dict[str, Split] = {}
 
     def build(self) -> dict[str, Split]:
@@ -58,6 +66,11 @@ class TensorDataModule(LitData):
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:
             self.splits = self.build()
+            if self.folds:  # the build's own val split gives way to the fold
+                x, y = self.splits["train"]
+                labels = y.numpy() if y.ndim == 1 else None
+                parts = carve(len(x), self.seed, {}, "training samples", self.folds, labels)
+                self.splits |= {s: (x[i], y[i]) for s, i in parts.items()}
         device = self.trainer.strategy.root_device if self.trainer else None
         if self.on_device and device is not None and device.type != "cpu":
             # Small data sets fit on the accelerator: copy once, not once per batch.

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from litlab import LitlabError, first_line
 from litlab.config.values import Count
 from litlab.data.image import ImageInput
+from litlab.data.splits import carve, refuse_second_val
 from litlab.data.workers import WorkerDataModule
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -153,35 +154,31 @@ class ImageFolderDataModule(ImageInput, WorkerDataModule):
         return files, labels
 
     def build(self) -> dict[str, ImageFiles]:
-        splits = {"train": self.files("train")}
-        carved = []
+        files, labels = self.files("train")
+        splits, carved = {}, {}
         for split, fraction in self.fractions.items():
             has_folder = (self.root / split).is_dir() and self.pool != self.root
-            if has_folder and fraction is not None:
+            if split == "val" and self.folds:
+                refuse_second_val(self.folds, f"{self.root / split}/" if has_folder else None)
+                refuse_second_val(
+                    self.folds, None if fraction is None else f"data.val_fraction={fraction}"
+                )
+            elif has_folder and fraction is not None:
                 raise LitlabError(
                     f"data.{split}_fraction={fraction}, but {self.root / split} holds the "
                     f"{split} split: set one of them, not both."
                 )
-            if has_folder:
+            elif has_folder:
                 splits[split] = self.files(split)
             elif fraction is None:
                 raise LitlabError(
                     f"{self.root} has no {split}/ folder: give data.{split}_fraction."
                 )
             else:
-                carved.append((split, fraction))
-        files, labels = splits["train"]
-        order = torch.randperm(len(files), generator=torch.Generator().manual_seed(self.seed))
-        for split, fraction in carved:
-            count = round(fraction * len(files))
-            if not 0 < count < len(order):
-                raise LitlabError(
-                    f"data.{split}_fraction={fraction} of {len(files)} training images leaves "
-                    f"{'no ' + split if count == 0 else 'no training'} images."
-                )
-            taken, order = order[:count].tolist(), order[count:]
-            splits[split] = ([files[i] for i in taken], [labels[i] for i in taken])
-        splits["train"] = ([files[i] for i in order.tolist()], [labels[i] for i in order.tolist()])
+                carved[split] = fraction
+        parts = carve(len(files), self.seed, carved, "training images", self.folds, labels)
+        taken = {s: ([files[i] for i in ix], [labels[i] for i in ix]) for s, ix in parts.items()}
+        splits = taken | splits
         shape = self.shape
         return {
             split: ImageFiles(

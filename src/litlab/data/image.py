@@ -100,6 +100,7 @@ class ImageDataModule(ImageInput, TensorDataModule):
         seed: int = 0,
         on_device: bool = True,
         normalize: Mapping[str, float | Sequence[float]] | None = None,
+        **folds,  # fold, num_folds: cross-validation, see TensorDataModule
     ):
-        super().__init__(batch_size, eval_batch_size, seed, on_device)
+        super().__init__(batch_size, eval_batch_size, seed, on_device, **folds)
         self.set_normalize(normalize)

@@ -28,7 +28,8 @@ RAW_FILES = (
 
 
 class MNISTDataModule(ImageDataModule):
-    """Train/val: a seeded split of the 60k training images. Test: the official 10k, never seen.
+    """Train/val: a seeded split of the 60k training images (with ``num_folds``, a fold of all
+    60k instead of ``val_size``). Test: the official 10k, never seen.
 
     Stored as uint8 ``[N, 28, 28]``; the model gets float ``[N, 1, 28, 28]`` normalised with
     ``normalize`` (``ImageDataModule``).
@@ -44,8 +45,9 @@ class MNISTDataModule(ImageDataModule):
         seed: int = 0,
         on_device: bool = True,
         normalize: Mapping[str, float | Sequence[float]] | None = NORMALIZE,
+        **folds,  # fold, num_folds: cross-validation, see TensorDataModule
     ):
-        super().__init__(batch_size, eval_batch_size, seed, on_device, normalize)
+        super().__init__(batch_size, eval_batch_size, seed, on_device, normalize, **folds)
         self.data_dir = Path(data_dir).expanduser()
         self.val_size = val_size
         self.download = download
@@ -81,6 +83,8 @@ class MNISTDataModule(ImageDataModule):
 
     def build(self) -> dict[str, Split]:
         (x, y), test = self._read_all(download=False)
+        if self.folds:  # TensorDataModule.setup holds out the fold
+            return {"train": (x, y), "test": test}
         if len(x) <= self.val_size:
             raise LitlabError(
                 f"data.val_size={self.val_size} leaves no training images: use fewer than {len(x)}."

@@ -12,7 +12,8 @@ from litlab.data.base import Split, TensorDataModule
 
 
 class SyntheticDataModule(TensorDataModule):
-    """Train, val and test are independent draws, each from its own generator seeded by the run."""
+    """Train, val and test are independent draws, each from its own generator seeded by the run
+    (with ``num_folds``, val is a fold of the training draw instead)."""
 
     def __init__(
         self,
@@ -23,8 +24,10 @@ class SyntheticDataModule(TensorDataModule):
         eval_batch_size: Count | None = None,
         seed: int = 0,
         on_device: bool = True,
+        **folds,  # fold, num_folds: cross-validation, see TensorDataModule
     ):
-        super().__init__(batch_size, eval_batch_size or max(num_val, num_test), seed, on_device)
+        eval_batch_size = eval_batch_size or max(num_val, num_test)
+        super().__init__(batch_size, eval_batch_size, seed, on_device, **folds)
         self.sizes = {"train": num_samples, "val": num_val, "test": num_test}
 
     def sample(self, n: int, generator: torch.Generator) -> Split:

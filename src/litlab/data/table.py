@@ -18,6 +18,7 @@ from litlab import LitlabError, first_line
 from litlab.config.extras import require
 from litlab.config.values import Count
 from litlab.data.folder import Fraction
+from litlab.data.splits import carve, refuse_second_val
 from litlab.data.workers import WorkerDataModule
 
 
@@ -150,30 +151,28 @@ class TableDataModule(WorkerDataModule):
         return x, torch.tensor([names.index(str(c)) for c in cells])
 
     def build(self) -> dict[str, Rows]:
-        splits = {"train": self.read_split(self.path(self.files["train"]))}
-        x, y = splits["train"]
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
+        train = self.path(self.files["train"])
+        splits, carved = {}, {}
         for split, fraction in self.fractions.items():
             name = self.files[split]
-            if (name is None) == (fraction is None):
+            if split == "val" and self.folds:
+                refuse_second_val(self.folds, name and f"data.file.val={name}")
+                refuse_second_val(
+                    self.folds, None if fraction is None else f"data.val_fraction={fraction}"
+                )
+            elif (name is None) == (fraction is None):
                 raise LitlabError(
                     f"data.file.{split}={name} and data.{split}_fraction={fraction}: "
                     "give one of them."
                 )
-            if name is not None:
-                splits[split] = self.read_split(self.path(name))
-                continue
-            count = round(fraction * len(x))
-            if not 0 < count < len(order):
-                raise LitlabError(
-                    f"data.{split}_fraction={fraction} of the {len(x)} rows of "
-                    f"{self.path(self.files['train'])} leaves "
-                    f"{'no ' + split if count == 0 else 'no training'} rows."
-                )
-            taken, order = order[:count], order[count:]
-            splits[split] = (x[taken], y[taken])
-        splits["train"] = (x[order], y[order])
-        return {split: Rows(*xy) for split, xy in splits.items()}
+            elif name is not None:
+                splits[split] = Rows(*self.read_split(self.path(name)))
+            else:
+                carved[split] = fraction
+        x, y = self.read_split(train)
+        labels = y.numpy() if self.task == "classification" else None
+        parts = carve(len(x), self.seed, carved, f"rows of {train}", self.folds, labels)
+        return {split: Rows(x[rows], y[rows]) for split, rows in parts.items()} | splits
 
     @cached_property
     def stats(self) -> tuple[torch.Tensor, torch.Tensor] | None:

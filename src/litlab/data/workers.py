@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader, Dataset
 from litlab.config.values import Count, Natural
 from litlab.data.base import LitData
 from litlab.data.loader import EpochSampler
+from litlab.data.splits import check_folds
 
 
 def one_thread(worker_id: int) -> None:
@@ -39,7 +40,9 @@ class WorkerDataModule(LitData):
     """Subclasses implement ``build()``: ``{"train": Dataset, "val": ..., "test": ...}`` of
     ``(x, y)`` samples; the train split's dataset is indexed by ``(epoch, index)``
     (``TrainingOrder``), the others by index. ``persistent_workers`` and ``prefetch_factor``
-    apply when ``num_workers`` > 0, ``pin_memory`` when training on a GPU."""
+    apply when ``num_workers`` > 0, ``pin_memory`` when training on a GPU. With ``fold`` of
+    ``num_folds``, ``build()`` takes ``val`` from that fold of the training data
+    (``litlab.data.splits.carve``), stratified by class for classifiers."""
 
     def __init__(
         self,
@@ -50,6 +53,8 @@ class WorkerDataModule(LitData):
         pin_memory: bool = True,
         persistent_workers: bool = True,
         prefetch_factor: Count = 2,
+        fold: Natural | None = None,
+        num_folds: Count | None = None,
     ):
         super().__init__()
         self.batch_size = batch_size
@@ -57,6 +62,7 @@ class WorkerDataModule(LitData):
         self.seed = seed
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.persistent_workers, self.prefetch_factor = persistent_workers, prefetch_factor
+        self.folds = check_folds(fold, num_folds)
         self.datasets: dict[str, Dataset] = {}
 
     def build(self) -> dict[str, Dataset]:

@@ -2,8 +2,9 @@
 plus the best configuration as a command line. Grids (``litlab-train -m``, see ``grid``) and
 Optuna (``optuna_search``) both hand it ``TrialRow``s.
 
-Written as ``results.csv`` and ``results.md`` in the sweep dir. When the sweep varies ``seed``,
-``results_by_config.csv`` and a second Markdown table give mean +- std per configuration.
+Written as ``results.csv`` and ``results.md`` in the sweep dir. When the sweep varies ``seed`` or
+``data.fold`` (cross-validation), ``results_by_config.csv`` and a second Markdown table give
+mean +- std over them per configuration.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from litlab.files import write_text
+
+REPEATS = ("seed", "data.fold")  # keys whose runs are repeats of one configuration
 
 
 @dataclass
@@ -121,7 +124,7 @@ class _Group:
 def _by_config(rows: Sequence[TrialRow]) -> list[_Group]:
     groups: dict[tuple[str, ...], _Group] = {}
     for row in rows:
-        rest = [o for o in row.overrides if _split(o)[0] != "seed"]
+        rest = [o for o in row.overrides if _split(o)[0] not in REPEATS]
         groups.setdefault(tuple(rest), _Group(rest, [])).rows.append(row)
     return list(groups.values())
 
@@ -165,9 +168,9 @@ def write_results(
         ),
     ]
     md[-1] = md[-1].rstrip(", ")
-    seeds = {_params(r).get("seed") for r in ranked} - {None}
-    if len(seeds) > 1:
-        md += _seed_section(ranked, out, metric, mode, prefix, seeds)
+    repeats = {k: _values(ranked, k) for k in REPEATS if len(_values(ranked, k)) > 1}
+    if repeats:
+        md += _repeats_section(ranked, out, metric, mode, prefix, repeats)
     elif done:
         best = shlex.join([*prefix, *ranked[0].overrides])  # reruns the best trial
         md += ["", "Best configuration:", "", "```bash", best, "```"]
@@ -181,8 +184,13 @@ def write_results(
     return out / "results.md"
 
 
-def _seed_section(rows, out: Path, metric, mode, prefix, seeds) -> list[str]:
-    """Mean +- std over seeds for each configuration; the best by mean comes first."""
+def _values(rows: Sequence[TrialRow], key: str) -> list[str]:
+    """The values ``key`` takes over the rows, in numeric order."""
+    return sorted({_params(r).get(key) for r in rows} - {None}, key=lambda s: (len(s), s))
+
+
+def _repeats_section(rows, out: Path, metric, mode, prefix, repeats) -> list[str]:
+    """Mean +- std over seeds and folds for each configuration; the best by mean first."""
     sign = -1.0 if mode.startswith("max") else 1.0
     groups = _by_config(rows)
 
@@ -191,9 +199,9 @@ def _seed_section(rows, out: Path, metric, mode, prefix, seeds) -> list[str]:
         return stats is None, sign * stats[0] if stats else 0.0
 
     groups.sort(key=order)
-    params = [k for k in varied_keys(rows) if k != "seed"]
+    params = [k for k in varied_keys(rows) if k not in REPEATS]
     metrics = _metric_keys(rows, metric)
-    header = ["config", *params, "seeds", "complete"]
+    header = ["config", *params, "runs", "complete"]
     table_csv, table_md = [], []
     for i, g in enumerate(groups):
         p = _params(g.rows[0])
@@ -203,14 +211,20 @@ def _seed_section(rows, out: Path, metric, mode, prefix, seeds) -> list[str]:
         table_md.append(base + [f"{s[0]:.6g} ± {s[1]:.2g}" if s else "" for s in stats])
     csv_header = header + [f"{k} {w}" for k in metrics for w in ("mean", "std")]
     write_text(out / "results_by_config.csv", _csv_text(csv_header, table_csv))
-    best = groups[0]
-    seed_list = ",".join(sorted(seeds, key=lambda s: (len(s), s)))
+    over = [f"{'seeds' if k == 'seed' else 'folds'} {','.join(v)}" for k, v in repeats.items()]
     return [
         "",
-        f"Best configuration over seeds {seed_list} (mean of {metric}):",
+        f"Best configuration over {' and '.join(over)} (mean of {metric}):",
         "",
         "```bash",
-        shlex.join([*prefix, "-m", *best.overrides, f"seed={seed_list}"]),
+        shlex.join(
+            [
+                *prefix,
+                "-m",
+                *groups[0].overrides,
+                *(f"{k}={','.join(v)}" for k, v in repeats.items()),
+            ]
+        ),
         "```",
         "",
         "## Mean ± std per configuration",
