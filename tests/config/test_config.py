@@ -60,6 +60,7 @@ def test_the_config_groups_cover_the_code():
         "experiment",
         "debug",
         "paths",
+        "tune",
     } <= set(GROUPS)
     for option in ("cpu", "gpu", "mps", "ddp", "ddp_cpu"):
         assert (CONFIG_DIR / "trainer" / f"{option}.yaml").is_file()

@@ -90,6 +90,11 @@ def _check_run(cfg: DictConfig) -> None:
             "train=false tests a trained model: add ckpt_path=<checkpoint or run dir>."
         )
     trainer = cfg.get("trainer") or {}
+    if cfg.get("tune") and (not train or "ddp" in str(trainer.get("strategy"))):
+        raise LitlabError(
+            f"tune={','.join(cfg.tune)} finds values for training on one process: drop it, or "
+            "find them first (without train=false or trainer=ddp...), then train with them."
+        )
     if not train:
         return
     if trainer.get("max_epochs") == -1 and trainer.get("max_steps", -1) == -1:

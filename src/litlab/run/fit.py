@@ -20,7 +20,7 @@ from litlab.config import check_config, to_plain
 from litlab.config.values import seed_for_numpy
 from litlab.files import write_text
 from litlab.models import LitTask
-from litlab.run import outcome, resume
+from litlab.run import outcome, resume, tune
 from litlab.run.build import build_all
 from litlab.run.checkpoints import Checkpoint, open_checkpoint
 from litlab.tracking import provenance, redaction, wandb_run
@@ -75,6 +75,8 @@ def fit_and_test(cfg: DictConfig, callbacks: Sequence = ()) -> Run:
     status, metrics, ckpts = "failed", {}, {}
     try:
         with _lock(run_dir), manifest:
+            if cfg.get("tune"):  # Lightning's finders: what they find replaces the config's
+                tune.tune(planned, manifest)
             _start(planned, manifest)  # run.json's first manifest, config.yaml, hyperparameters
             try:
                 if cfg.get("train", True):
