@@ -78,6 +78,8 @@ def test_grid_multirun_2x2_gets_one_run_dir_per_job_and_a_table(workdir):
     table = read_csv(sweep_dir / "results.csv")
     losses = [float(r["val/loss"]) for r in table]
     assert len(table) == 4 and losses == sorted(losses)
+    pictures = sorted(p.name for p in (sweep_dir / "figures").iterdir())
+    assert pictures == ["history.png", "importances.png", "parallel_coordinates.png", "slices.png"]
     best = table[0]
     assert float(best["val/loss"]) == pytest.approx(
         final_metrics(Path(best["run_dir"]))["val/loss"]

@@ -48,6 +48,10 @@ def test_optuna_sweep_finds_better_than_its_first_trial(workdir):
     md = (sweep_dir / "results.md").read_text()
     lr = space.format_value(study.best_params["model.optimizer.lr"])
     assert "litlab-train experiment=linear" in md and "trainer.max_epochs=6" in md and lr in md
+    # Its pictures, in the sweep dir and as one more wandb run of the study's group.
+    names = ["history", "importances", "parallel_coordinates", "slices"]
+    assert sorted(p.stem for p in (sweep_dir / "figures").glob("*.png")) == names
+    assert len(list(sweep_dir.glob("wandb/offline-run-*"))) == 1
 
 
 def test_failing_trial_is_recorded_and_the_sweep_goes_on(workdir):

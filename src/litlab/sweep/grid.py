@@ -134,8 +134,13 @@ class SweepResults(Callback):
         self._refresh(Path(config.hydra.sweep.dir))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        path = self._refresh(Path(config.hydra.sweep.dir))
+        sweep_dir = Path(config.hydra.sweep.dir)
+        path = self._refresh(sweep_dir)
         if path:
+            from litlab.sweep import pictures
+
+            rows, metric, mode = grid_rows(sweep_dir)
+            pictures.draw(pictures.grid_study(rows, mode), sweep_dir, metric)
             print(f"sweep results: {path}")
 
     @staticmethod

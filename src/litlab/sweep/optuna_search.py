@@ -417,6 +417,13 @@ def trial_rows(study) -> list[results.TrialRow]:
 
 
 def write_study_results(sweep: Sweep, study) -> Path:
-    """The study's results table in the sweep dir (``results.write_results``); results.md's path."""
+    """The study's results table in the sweep dir (``results.write_results``) and its pictures
+    (``pictures.draw``); results.md's path."""
+    from litlab.config import to_plain
+    from litlab.sweep import pictures
+
     mode = "max" if sweep.direction == "maximize" else "min"
-    return results.write_results(trial_rows(study), sweep.dir, sweep.metric, mode)
+    path = results.write_results(trial_rows(study), sweep.dir, sweep.metric, mode)
+    drawn = pictures.draw(study, sweep.dir, sweep.metric)
+    pictures.log_to_wandb(drawn, to_plain(sweep.cfg).get("logger"), sweep.name, sweep.dir)
+    return path

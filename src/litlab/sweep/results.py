@@ -62,7 +62,8 @@ def varied_keys(rows: Sequence[TrialRow]) -> list[str]:
     return varied or list(seen)
 
 
-def _params(row: TrialRow) -> dict[str, str]:
+def params_of(row: TrialRow) -> dict[str, str]:
+    """A row's overrides as ``{key: value}``."""
     return dict(_split(o) for o in row.overrides)
 
 
@@ -148,7 +149,7 @@ def write_results(
     metrics = _metric_keys(ranked, metric)
     header = ["trial", *params, "status", *metrics, "run_dir", "error"]
     table = [
-        [r.name, *(_params(r).get(k) for k in params), r.status]
+        [r.name, *(params_of(r).get(k) for k in params), r.status]
         + [r.objective if k == metric else r.metrics.get(k) for k in metrics]
         + [r.run_dir, r.error]
         for r in ranked
@@ -186,7 +187,7 @@ def write_results(
 
 def _values(rows: Sequence[TrialRow], key: str) -> list[str]:
     """The values ``key`` takes over the rows, in numeric order."""
-    return sorted({_params(r).get(key) for r in rows} - {None}, key=lambda s: (len(s), s))
+    return sorted({params_of(r).get(key) for r in rows} - {None}, key=lambda s: (len(s), s))
 
 
 def _repeats_section(rows, out: Path, metric, mode, prefix, repeats) -> list[str]:
@@ -204,7 +205,7 @@ def _repeats_section(rows, out: Path, metric, mode, prefix, repeats) -> list[str
     header = ["config", *params, "runs", "complete"]
     table_csv, table_md = [], []
     for i, g in enumerate(groups):
-        p = _params(g.rows[0])
+        p = params_of(g.rows[0])
         stats = [g.stats("objective" if k == metric else k) for k in metrics]
         base = [i, *(p.get(k) for k in params), len(g.rows), sum(r.ok for r in g.rows)]
         table_csv.append(base + [x for s in stats for x in (s or (None, None))])
