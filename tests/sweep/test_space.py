@@ -39,6 +39,14 @@ def test_search_space_reads_hydra_sweep_syntax():
     assert values["data.batch_size"] in (32, 64, 128) and values["model.degree"] in range(1, 6)
     assert isinstance(values["model.hidden_size"], int) and 4 <= values["model.hidden_size"] <= 64
     assert trial.distributions["model.optimizer.lr"].log
+    described = {p.key: p.describe() for p in params}  # what a study records of its space
+    assert described == {
+        "model.optimizer.lr": "log float in [0.0001, 0.1]",
+        "data.batch_size": "choice(32, 64, 128)",
+        "model.degree": "int in [1, 5] step 1",
+        "model.hidden_size": "int in [4, 64]",
+        "trainer.max_epochs": "7",
+    }
 
     with pytest.raises(LitlabError, match="model.lr is given twice"):
         space.parse_space({"model.lr": "choice(1, 2)", "model": {"lr": "choice(3, 4)"}})

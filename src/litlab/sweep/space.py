@@ -60,9 +60,9 @@ class Param:
             return format_value(self.values[0])
         if self.kind == "choice":
             return f"choice({', '.join(format_value(v) for v in self.values)})"
-        kind = "int" if self.integer else "float"
-        step = f" step {self.step}" if self.step is not None else ""
-        return f"{'log ' if self.log else ''}{kind} in [{self.low}, {self.high}]{step}"
+        kind, cast = ("int", int) if self.integer else ("float", float)
+        step = f" step {cast(self.step)}" if self.step is not None else ""
+        return f"{'log ' if self.log else ''}{kind} in [{cast(self.low)}, {cast(self.high)}]{step}"
 
     def wandb(self) -> dict[str, Any]:
         """The W&B Sweeps spelling; values are what ``${args_no_hyphens}`` turns back into text."""
