@@ -54,7 +54,7 @@ def test_optuna_sweep_finds_better_than_its_first_trial(workdir):
     assert "litlab-train experiment=linear" in md and "trainer.max_epochs=6" in md and lr in md
 
 
-def test_failing_trial_is_recorded_and_the_sweep_goes_on(workdir):
+def test_failing_trial_is_recorded_and_the_sweep_goes_on(workdir, caplog):
     # The fast tier's end-to-end Optuna sweep: three short trials in this process.
     overrides = [
         *LINEAR,
@@ -73,6 +73,9 @@ def test_failing_trial_is_recorded_and_the_sweep_goes_on(workdir):
     failed = next(t for t in trials if t.state.name == "FAIL")
     assert failed.number < max(t.number for t in trials)  # trials ran after it
     assert "NaN or infinite" in failed.user_attrs["error"]
+    # The terminal gets Optuna's one line for it, without a traceback: litlab's error says enough.
+    (warned,) = [r for r in caplog.records if "NaN or infinite" in r.getMessage()]
+    assert warned.name == "optuna.study._optimize" and not warned.exc_info
     table = read_csv(optuna_search.plan(overrides).dir / "results.csv")
     assert [r["status"] for r in table] == ["complete", "complete", "failed"]
 

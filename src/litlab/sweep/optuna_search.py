@@ -418,16 +418,17 @@ def _count_then_ask(sweep: Sweep, study):
     return ask_if_needed
 
 
-class _QuietInterrupt(logging.Filter):
-    """Optuna logs a trial stopped by Ctrl+C with the whole traceback; one line says enough."""
+class _QuietTrialErrors(logging.Filter):
+    """Optuna logs a failed trial with the whole traceback. For Ctrl+C and a mistake litlab
+    explains (``LitlabError``), its one line says enough; any other error keeps its traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt | LitlabError):
             record.exc_info = record.exc_text = None
         return True
 
 
-logging.getLogger("optuna.study._optimize").addFilter(_QuietInterrupt())
+logging.getLogger("optuna.study._optimize").addFilter(_QuietTrialErrors())
 
 
 def optimize(sweep: Sweep, study) -> None:
