@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, OverrideType, RangeSweep
 from hydra.errors import HydraException
 
 from litlab import LitlabError, first_line
@@ -183,8 +183,6 @@ def apply_overrides(params: Mapping[str, Any] | None, overrides: Sequence[str]) 
     ``~key`` removes one), and the value is read as in the file: ``choice(4, 16)`` needs no
     quotes of its own.
     """
-    from hydra.core.override_parser.types import OverrideType
-
     space = _flatten(params or {})
     for text in overrides:
         try:
