@@ -91,8 +91,8 @@ def test_optuna_optimize_asks_through_the_studys_own_ask():
 
 
 def test_optuna_logs_a_trials_failure_under_the_logger_litlab_quiets():
-    """``_QuietInterrupt`` filters the logger of optuna.study._optimize (a trial stopped by
-    Ctrl+C is logged there with its whole traceback)."""
+    """``_QuietTrialErrors`` filters the logger of optuna.study._optimize (a failed trial is
+    logged there with its whole traceback)."""
     import logging
 
     from optuna.study import _optimize

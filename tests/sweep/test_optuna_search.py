@@ -15,12 +15,16 @@ import optuna
 import pytest
 from omegaconf import OmegaConf
 
+from litlab import LitlabError
+from litlab.cli.sweep import main as sweep_main
 from litlab.cli.sweep import run as sweep
+from litlab.config import CONFIG_DIR
 from litlab.sweep import optuna_search, space
 from litlab.tracking import manifest
+from litlab.tracking.compare import read_runs
 from tests.conftest import final_metrics, run_cli
 from tests.servers import wait_for
-from tests.sweep.conftest import LINEAR, read_csv, study_of
+from tests.sweep.conftest import LINEAR, QUIET, read_csv, study_of
 
 
 @pytest.mark.slow
@@ -54,7 +58,7 @@ def test_optuna_sweep_finds_better_than_its_first_trial(workdir):
     assert len(list(sweep_dir.glob("wandb/offline-run-*"))) == 1
 
 
-def test_failing_trial_is_recorded_and_the_sweep_goes_on(workdir):
+def test_failing_trial_is_recorded_and_the_sweep_goes_on(workdir, caplog):
     # The fast tier's end-to-end Optuna sweep: three short trials in this process.
     overrides = [
         *LINEAR,
@@ -73,6 +77,9 @@ def test_failing_trial_is_recorded_and_the_sweep_goes_on(workdir):
     failed = next(t for t in trials if t.state.name == "FAIL")
     assert failed.number < max(t.number for t in trials)  # trials ran after it
     assert "NaN or infinite" in failed.user_attrs["error"]
+    # The terminal gets Optuna's one line for it, without a traceback: litlab's error says enough.
+    (warned,) = [r for r in caplog.records if "NaN or infinite" in r.getMessage()]
+    assert warned.name == "optuna.study._optimize" and not warned.exc_info
     table = read_csv(optuna_search.plan(overrides).dir / "results.csv")
     assert [r["status"] for r in table] == ["complete", "complete", "failed"]
 
@@ -186,3 +193,100 @@ def test_sweep_refuses_ddp_trials_before_starting(workdir):
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "litlab-sweep: error:" in proc.stderr and "DDP" in proc.stderr
     assert not (workdir / "logs").exists()  # no study, no trial
+
+
+def test_pruned_trial_says_pruned_in_its_run_json_and_everywhere_else(workdir):
+    # A pruner that prunes every trial at its first report: val/loss is never below 0.
+    overrides = [
+        *LINEAR,
+        "trainer.max_epochs=2",
+        "hparams_search.n_trials=1",
+        "hparams_search.pruner._target_=optuna.pruners.ThresholdPruner",
+        "~hparams_search.pruner.n_startup_trials",
+        "hparams_search.pruner.n_warmup_steps=0",
+        "+hparams_search.pruner.upper=0.0",
+    ]
+    sweep(overrides)
+    (trial,) = study_of(overrides).get_trials(deepcopy=False)
+    assert trial.state.name == "PRUNED"
+    record = manifest.read(trial.user_attrs["run_dir"])
+    assert record["status"] == "pruned" and "pruned at epoch 0" in record["error"]
+    sweep_dir = optuna_search.plan(overrides).dir
+    assert [r["status"] for r in read_csv(sweep_dir / "results.csv")] == ["pruned"]
+    assert [r["status"] for r in read_runs([sweep_dir])] == ["pruned"]  # litlab-compare's rows
+
+
+def _shared(*overrides: str, storage: Path) -> list[str]:
+    return [*overrides, *QUIET, "hparams_search.study_name=shared",
+            f"hparams_search.storage=sqlite:///{storage}"]  # fmt: skip
+
+
+def test_a_study_refuses_a_sweep_that_searches_something_else(workdir):
+    db = workdir / "shared.db"
+    logistic = _shared("experiment=logistic", "hparams_search=logistic", storage=db)
+    optuna_search.open_study(optuna_search.plan(logistic))
+    optuna_search.open_study(optuna_search.plan([*logistic, "hparams_search.n_trials=50"]))
+    linear = optuna_search.plan(_shared("experiment=linear", "hparams_search=linear", storage=db))
+    with pytest.raises(LitlabError) as refused:
+        optuna_search.open_study(linear)
+    message = str(refused.value)
+    assert message.startswith("study shared (sqlite:///") and len(message.splitlines()) == 1
+    assert "metric val/acc there, val/loss here" in message
+    assert "direction maximize there, minimize here" in message
+    assert (
+        "data.batch_size choice(20, 50, 100, 200) there, choice(25, 50, 100, 200) here" in message
+    )
+    assert "model.optimizer.lr" not in message  # searched alike by both
+
+    # Through the command: one line, and not a trial run.
+    with pytest.raises(SystemExit) as stopped:
+        sweep_main(_shared("experiment=logistic", "hparams_search=logistic", storage=db)
+                   + ["hparams_search.direction=min"])  # fmt: skip
+    assert str(stopped.value.code).startswith("litlab-sweep: error: study shared (")
+    assert not optuna.load_study(study_name="shared", storage=f"sqlite:///{db}").trials
+
+
+def test_a_study_made_before_litlab_recorded_its_search_is_checked_on_its_direction(workdir):
+    db = workdir / "old.db"
+    optuna.create_study(study_name="shared", storage=f"sqlite:///{db}", direction="maximize")
+    with pytest.raises(LitlabError, match="direction maximize there, minimize here"):
+        optuna_search.open_study(optuna_search.plan(_shared(*LINEAR, storage=db)))
+    logistic = optuna_search.plan(_shared("experiment=logistic", "hparams_search=logistic",
+                                          storage=db))  # fmt: skip
+    study = optuna_search.open_study(logistic)  # adopted: its search recorded from now on
+    assert study.user_attrs[optuna_search.SEARCH_ATTR]["metric"] == "val/acc"
+
+
+def test_an_error_inside_a_trial_reaches_the_results_as_its_own_line(workdir):
+    # A study from before litlab recorded its search, holding a trial of another space: the
+    # new trial's batch size cannot join it, and Optuna says why.
+    overrides = [*_shared(*LINEAR, storage=workdir / "old.db"), "hparams_search.n_trials=2"]
+    old = optuna.create_study(
+        study_name="shared", storage=optuna_search.plan(overrides).storage_url
+    )
+    choices = optuna.distributions.CategoricalDistribution((1, 2))
+    old.add_trial(optuna.trial.create_trial(
+        params={"data.batch_size": 1}, distributions={"data.batch_size": choices}, value=1.0
+    ))  # fmt: skip
+    sweep(overrides)
+    (row,) = [r for r in read_csv(optuna_search.plan(overrides).dir / "results.csv") if r["error"]]
+    assert row["status"] == "failed"
+    assert (
+        row["error"] == "ValueError: CategoricalDistribution does not support dynamic value space."
+    )
+
+
+def test_a_misspelt_key_ends_litlab_sweep_in_one_line(workdir):
+    with pytest.raises(SystemExit) as stopped:
+        sweep_main([*LINEAR, "model.optimizr.lr=0.1"])
+    message = str(stopped.value.code)
+    assert message == (
+        "litlab-sweep: error: Could not override 'model.optimizr.lr'. Key 'optimizr' is not in "
+        "struct. To append to your config use +model.optimizr.lr=0.1"
+    )
+    with pytest.raises(SystemExit) as stopped:
+        sweep_main(["experiment=nosuch", "hparams_search=linear"])
+    assert str(stopped.value.code).endswith("Available options in 'experiment': " + ", ".join(
+        sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+    ))  # fmt: skip
+    assert not (workdir / "logs").exists()

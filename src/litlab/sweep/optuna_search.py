@@ -18,12 +18,12 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from litlab import LitlabError, first_line
 from litlab.config import compose_config
 from litlab.sweep import interrupt, results, storage
-from litlab.sweep.space import Param, override, parse_space
+from litlab.sweep.space import Param, apply_overrides, is_space_override, override, parse_space
 from litlab.tracking.redaction import redact_text
 
 log = logging.getLogger(__name__)
@@ -71,17 +71,42 @@ def _study_name(choice: str, base: list[str], hs: DictConfig) -> str:
     return f"{choice}-{digest}"
 
 
+def _one_line(err: BaseException) -> str:
+    """A Hydra error, printed by Hydra over several lines, as one: its first line, its cause's
+    (``Key 'optimizr' is not in struct``), the rest (``To append ... use +key=...``), and a list
+    of options as a list; not Hydra's config search path."""
+    text = str(err).split("Config search path:")[0]
+    lines = [(raw[:1].isspace(), raw.strip()) for raw in text.splitlines() if raw.strip()]
+    if err.__cause__ is not None:
+        lines[1:1] = [(False, line) for line in str(err.__cause__).strip().splitlines()[:1]]
+    out, item = lines[0][1], False
+    for indented, line in lines[1:]:
+        sep = ", " if indented and item else " " if out.endswith(":") else ". "
+        out = (out if sep != ". " else out.rstrip(".")) + sep + line
+        item = indented
+    return out
+
+
 def plan(overrides: list[str]) -> Sweep:
     """Compose the config a sweep command gives and read its search settings."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.errors import HydraException
 
-    cfg = compose_config(overrides, output_dir=Path.cwd())
+    space_overrides = [o for o in overrides if is_space_override(o)]  # Hydra cannot reach these
+    try:
+        cfg = compose_config(
+            [o for o in overrides if o not in space_overrides], output_dir=Path.cwd()
+        )
+    except HydraException as err:  # a misspelt key, say: Hydra's words on one line
+        raise LitlabError(_one_line(err)) from err
     hs = cfg.get("hparams_search")
     if not hs:
         raise LitlabError(
             "No search space: add hparams_search=<name> (one of configs/hparams_search/), "
             "e.g. litlab-sweep experiment=linear hparams_search=linear."
         )
+    with open_dict(cfg):
+        hs.params = apply_overrides(hs.get("params"), space_overrides)
     choice = HydraConfig.get().runtime.choices.get("hparams_search") or "sweep"
     base = [o for o in overrides if not o.lstrip("+~").startswith("hparams_search")]
     name = hs.study_name or _study_name(choice, overrides, hs)
@@ -195,6 +220,7 @@ def open_study(sweep: Sweep):
                     load_if_exists=True,
                 )
             )
+            check_same_search(sweep, study)
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as err:
         raise LitlabError(
             f"hparams_search.storage={redact_text(url)}: {storage.describe(err, url)}"
@@ -207,6 +233,42 @@ def open_study(sweep: Sweep):
     pruner = build(hs.get("pruner"), "hparams_search.pruner")  # None: no pruner in the config
     study.pruner = pruner or optuna.pruners.NopPruner()
     return study
+
+
+SEARCH_ATTR = "litlab_search"  # the study's user attribute: what it was created to search
+
+
+def check_same_search(sweep: Sweep, study) -> None:
+    """Refuse a sweep that names a study created for another search (``study_name``): Optuna
+    would mix their trials, count them together and rank them in the study's direction.
+
+    The space, direction and metric are recorded when the study is created; a study created
+    before litlab recorded them is compared on its direction (Optuna's own) and adopted.
+    """
+    ours = {
+        "metric": sweep.metric,
+        "direction": sweep.direction,
+        "space": {p.key: p.describe() for p in sweep.space if p.kind != "fixed"},
+    }
+    recorded = SEARCH_ATTR in study.user_attrs
+    theirs = {**study.user_attrs.get(SEARCH_ATTR, ours), "direction": study.direction.name.lower()}
+    differ = [
+        f"{k} {theirs[k]} there, {ours[k]} here"
+        for k in ("metric", "direction")
+        if theirs[k] != ours[k]
+    ]
+    for key in sorted(theirs["space"].keys() | ours["space"].keys()):
+        there, here = (s.get(key, "not searched") for s in (theirs["space"], ours["space"]))
+        if there != here:
+            differ.append(f"{key} {there} there, {here} here")
+    if differ:
+        raise LitlabError(
+            f"study {sweep.name} ({redact_text(sweep.storage_url)}) was created for another "
+            f"search: {'; '.join(differ)}. Give this sweep its own hparams_search.study_name "
+            "(or null: a name from its space and overrides)."
+        )
+    if not recorded:  # a new study, or an old one adopted
+        study.set_user_attr(SEARCH_ATTR, ours)
 
 
 def seed_per_trial(sampler, seed: int) -> None:
@@ -264,25 +326,28 @@ def objective(sweep: Sweep):
     from optuna_integration import PyTorchLightningPruningCallback
 
     from litlab.run import fit_and_test
+    from litlab.tracking import manifest
     from litlab.tracking.redaction import redact_overrides
     from litlab.tracking.report import final_metrics
 
     def run_trial(trial: optuna.Trial) -> float:
         if interrupt.requested():
             raise KeyboardInterrupt
-        params = [override(p.key, p.suggest(trial)) for p in sweep.space if p.kind != "fixed"]
         run_dir = sweep.dir / "trials" / f"{trial.number:04d}"
-        overrides = [*sweep.base, *sweep.fixed, *params]
-        # The study's database keeps what reruns the trial, never a secret typed for it.
-        trial.set_user_attr("overrides", redact_overrides(overrides))
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("pid", os.getpid())
         try:
+            params = [override(p.key, p.suggest(trial)) for p in sweep.space if p.kind != "fixed"]
+            overrides = [*sweep.base, *sweep.fixed, *params]
+            # The study's database keeps what reruns the trial, never a secret typed for it.
+            trial.set_user_attr("overrides", redact_overrides(overrides))
             cfg = compose_config([*overrides, *_group(sweep.cfg, sweep.name)], output_dir=run_dir)
             check_trial_devices(cfg)
             pruning = PyTorchLightningPruningCallback(trial, monitor=sweep.metric)
             run = fit_and_test(cfg, callbacks=[pruning, interrupt.lightning_callback()])
-        except optuna.TrialPruned:
+        except optuna.TrialPruned as err:
+            # The run stopped on the pruner's exception, so it recorded itself as failed.
+            manifest.mark(run_dir, "pruned", str(err))
             raise
         except (KeyboardInterrupt, SystemExit) as err:
             if not interrupt.requested() and not isinstance(err, KeyboardInterrupt):
@@ -353,16 +418,17 @@ def _count_then_ask(sweep: Sweep, study):
     return ask_if_needed
 
 
-class _QuietInterrupt(logging.Filter):
-    """Optuna logs a trial stopped by Ctrl+C with the whole traceback; one line says enough."""
+class _QuietTrialErrors(logging.Filter):
+    """Optuna logs a failed trial with the whole traceback. For Ctrl+C and a mistake litlab
+    explains (``LitlabError``), its one line says enough; any other error keeps its traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt | LitlabError):
             record.exc_info = record.exc_text = None
         return True
 
 
-logging.getLogger("optuna.study._optimize").addFilter(_QuietInterrupt())
+logging.getLogger("optuna.study._optimize").addFilter(_QuietTrialErrors())
 
 
 def optimize(sweep: Sweep, study) -> None:

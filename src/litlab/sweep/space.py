@@ -8,20 +8,23 @@ A space is a mapping ``override key -> Hydra sweep expression``, e.g.::
     data.batch_size: choice(32, 64, 128)                  # categorical
     model.degree: range(1, 6)                             # ints 1..5 (stop excluded, as in Hydra)
     trainer.max_epochs: 20                                # fixed for every trial
+
+On the command line, ``hparams_search.params.<key>=<expression>`` changes the entry ``<key>``
+(``apply_overrides``), with Hydra's ``+``, ``++`` and ``~`` prefixes.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, OverrideType, RangeSweep
 from hydra.errors import HydraException
 
-from litlab import LitlabError
+from litlab import LitlabError, first_line
 
 Scalar = None | bool | int | float | str
 _TAGS = {"log", "int"}
@@ -50,6 +53,16 @@ class Param:
             low, high, step = int(self.low), int(self.high), int(self.step or 1)
             return trial.suggest_int(self.key, low, high, step=step, log=self.log)
         return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
+
+    def describe(self) -> str:
+        """What Optuna draws from, in words: compared when a sweep joins a study by name."""
+        if self.kind == "fixed":
+            return format_value(self.values[0])
+        if self.kind == "choice":
+            return f"choice({', '.join(format_value(v) for v in self.values)})"
+        kind, cast = ("int", int) if self.integer else ("float", float)
+        step = f" step {cast(self.step)}" if self.step is not None else ""
+        return f"{'log ' if self.log else ''}{kind} in [{cast(self.low)}, {cast(self.high)}]{step}"
 
     def wandb(self) -> dict[str, Any]:
         """The W&B Sweeps spelling; values are what ``${args_no_hyphens}`` turns back into text."""
@@ -140,8 +153,8 @@ def parse_space(params: Mapping[str, Any] | None) -> list[Param]:
 
 
 def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{model: {optimizer: {lr: x}}}`` -> ``{model.optimizer.lr: x}``: keys written nested,
-    e.g. from the command line (``+hparams_search.params.model.dropout="interval(0, 0.5)"``)."""
+    """``{model: {optimizer: {lr: x}}}`` -> ``{model.optimizer.lr: x}``: a space file may write
+    its keys nested."""
     flat: dict[str, Any] = {}
     for key, value in params.items():
         inner = _flatten(value, f"{prefix}{key}.") if isinstance(value, Mapping) else {}
@@ -150,6 +163,45 @@ def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
                 raise LitlabError(f"search space: {name} is given twice (nested and dotted).")
             flat[name] = expr
     return flat
+
+
+SPACE_KEY = "hparams_search.params."
+
+
+def is_space_override(text: str) -> bool:
+    """``hparams_search.params.<key>=...``: an override that ``apply_overrides`` applies."""
+    return text.lstrip("+~").startswith(SPACE_KEY)
+
+
+def apply_overrides(params: Mapping[str, Any] | None, overrides: Sequence[str]) -> dict[str, Any]:
+    """The search space (flattened) with the command line's changes to its entries.
+
+    Hydra reads every dot of ``hparams_search.params.model.optimizer.lr=...`` as nesting, so
+    it cannot reach the entry ``model.optimizer.lr``: litlab-sweep hands such overrides to this
+    function instead of to Hydra. All after ``params.`` is the entry's key; Hydra's prefixes
+    keep their meaning (``key=`` changes an entry, ``+key=`` adds one, ``++key=`` either,
+    ``~key`` removes one), and the value is read as in the file: ``choice(4, 16)`` needs no
+    quotes of its own.
+    """
+    space = _flatten(params or {})
+    for text in overrides:
+        try:
+            parsed = OverridesParser.create().parse_override(text)
+        except HydraException as err:
+            raise LitlabError(f"{text} is no Hydra override: {first_line(err)}") from err
+        key, kind = parsed.key_or_group[len(SPACE_KEY) :], parsed.type
+        if key not in space and kind in (OverrideType.CHANGE, OverrideType.DEL):
+            raise LitlabError(
+                f"{text}: the search space has no {key} (it has {', '.join(space) or 'none'}); "
+                f"add one with +{SPACE_KEY}{key}=..."
+            )
+        if key in space and kind == OverrideType.ADD:
+            raise LitlabError(f"{text}: the search space has {key} already; drop the +.")
+        if kind == OverrideType.DEL:
+            del space[key]
+        else:  # a sweep as typed (the file's syntax); else the value Hydra read (quotes off)
+            space[key] = text.partition("=")[2] if parsed.is_sweep_override() else parsed.value()
+    return space
 
 
 _PLAIN = re.compile(r"[A-Za-z_][\w./-]*")

@@ -35,7 +35,8 @@ def read(run_dir: str | Path) -> dict:
 
 def mark(run_dir: str | Path, status: str, error: str | None) -> None:
     """End the run.json of a run whose own process could not (it was killed, or its DDP ranks
-    were stopped): its status, its error, the end time."""
+    were stopped), or could not know how (a sweep's pruner stopped it): its status, its error,
+    the end time."""
     data = read(run_dir)
     data.update(status=status, error=error, end_time=_now())
     write_text(Path(run_dir) / FILENAME, json.dumps(data, indent=2, default=str) + "\n")
@@ -45,11 +46,12 @@ class Manifest:
     """Use as ``with Manifest(run_dir, provenance.gather()) as m: ... m.update(...)``.
 
     The status is ``running`` while the run runs, then ``finished``, ``failed`` (with the error) or
-    ``interrupted``. The top level describes the latest attempt (its command and overrides); a
-    resumed run passes its run dir's record as ``previous``: its earlier attempts, each with its
-    command, overrides and outcome, go to ``history``, and it keeps its wandb run. Nothing is
-    written before ``__enter__``, so a run that is refused leaves the run dir as it was. Only
-    rank 0 writes; everything recorded passes through ``redact``.
+    ``interrupted``; a sweep marks a trial its pruner stopped ``pruned`` (``mark``). The top
+    level describes the latest attempt (its command and overrides); a resumed run passes its run
+    dir's record as ``previous``: its earlier attempts, each with its command, overrides and
+    outcome, go to ``history``, and it keeps its wandb run. Nothing is written before
+    ``__enter__``, so a run that is refused leaves the run dir as it was. Only rank 0 writes;
+    everything recorded passes through ``redact``.
     """
 
     def __init__(self, run_dir: str | Path, provenance: dict, previous: dict | None = None):
