@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str]) -> None:
     """Plan the sweep, start the workers, optimize, and write the results table."""
-    from litlab.sweep import interrupt
+    from litlab.sweep import devices, interrupt
     from litlab.sweep import optuna_search as search
     from litlab.tracking.provenance import shell_command
     from litlab.tracking.redaction import redact_text
@@ -46,12 +46,18 @@ def run(argv: list[str]) -> None:
     worker = int(os.environ.get(search.WORKER_ENV, "0"))
     n_jobs = int(sweep.cfg.hparams_search.n_jobs)
     workers: list = []
+    gpus = devices.visible_gpus() if worker == 0 and n_jobs > 1 else []
     with interrupt.stop_on_signal(workers):
         if worker == 0:
             print(f"study {sweep.name}: {redact_text(sweep.storage_url)}  (sweep dir: {sweep.dir})")
         study = search.open_study(sweep)  # the first worker creates it; the rest join
         if worker == 0:
-            workers += search.start_workers(argv, n_jobs - 1)
+            workers += search.start_workers(argv, n_jobs - 1, gpus)
+            os.environ.update(devices.worker_env(0, gpus))  # CUDA has not started here yet
+            if len(gpus) > 1:
+                print(
+                    f"{n_jobs} workers on GPUs {', '.join(gpus)}: worker i on GPU i mod {len(gpus)}"
+                )
         stopped = False
         try:
             search.optimize(sweep, study)

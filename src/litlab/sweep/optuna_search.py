@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from litlab import LitlabError, first_line
 from litlab.config import compose_config
 from litlab.sweep import interrupt, results, storage
+from litlab.sweep.devices import worker_env
 from litlab.sweep.space import Param, apply_overrides, is_space_override, override, parse_space
 from litlab.tracking.redaction import redact_text
 
@@ -446,10 +447,14 @@ def optimize(sweep: Sweep, study) -> None:
         del study.ask
 
 
-def start_workers(argv: list[str], n: int) -> list[subprocess.Popen]:
-    """``n`` more processes running this same sweep command against the same storage."""
+def start_workers(argv: list[str], n: int, gpus: list[str]) -> list[subprocess.Popen]:
+    """``n`` more processes running this same sweep command against the same storage, each on
+    a GPU of its own where there are several (``devices.worker_env``)."""
     cmd = [sys.executable, "-m", "litlab.sweep", *argv]
-    return [subprocess.Popen(cmd, env={**os.environ, WORKER_ENV: str(i)}) for i in range(1, n + 1)]
+    return [
+        subprocess.Popen(cmd, env={**os.environ, WORKER_ENV: str(i), **worker_env(i, gpus)})
+        for i in range(1, n + 1)
+    ]
 
 
 def trial_rows(study) -> list[results.TrialRow]:

@@ -100,6 +100,7 @@ def hardware(trainer) -> dict:
         "world_size": trainer.world_size,
         "strategy": type(trainer.strategy).__name__,
         "precision": str(trainer.precision),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),  # which GPUs, if set
     }
 
 
