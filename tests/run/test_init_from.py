@@ -13,7 +13,7 @@ from torch import nn
 from litlab import LitlabError
 from litlab.run import fit_and_test
 from litlab.run.init_from import load_weights
-from tests.conftest import SMALL_MNIST
+from tests.conftest import SMALL_MNIST, run_cli, run_dirs
 
 QUIET = ["logger=none", "trainer=cpu"]
 
@@ -149,4 +149,22 @@ def test_a_new_head_on_mnist_under_partial_loading(cfg_for, trained, tmp_path, c
     assert all(torch.equal(seen.weights[k], v) for k, v in parents.items() if k not in head)
     assert seen.weights[head[0]].shape[0] == 12
     assert "skipped, shapes differ" in capsys.readouterr().err
+    assert hashes(parent) == before
+
+
+@pytest.mark.slow
+def test_init_from_under_ddp_cpu_from_the_command_line(trained, tmp_path, monkeypatch):
+    """As a user types it, on two processes: one new run dir, written once, with its own wandb
+    run, and the parent's files untouched."""
+    parent = trained("logistic")
+    before = hashes(parent)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    args = ["experiment=logistic", "trainer=ddp_cpu", "trainer.max_epochs=1"]
+    proc = run_cli("litlab-train", *args, f"init_from={parent}", cwd=tmp_path)
+    assert proc.stderr.count(f"litlab: init_from: loaded 2 of 2 tensors from {parent}") == 1
+    (run_dir,) = run_dirs(tmp_path, "logistic")
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "finished" and record["hardware"]["world_size"] == 2
+    assert record["init_from"]["run_dir"] == str(parent) and record["wandb"]["id"]
+    assert len(list((run_dir / "wandb").glob("offline-run-*"))) == 1
     assert hashes(parent) == before

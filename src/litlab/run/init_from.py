@@ -33,7 +33,7 @@ def check(cfg: DictConfig) -> None:
 def load_weights(model: L.LightningModule, cfg: DictConfig) -> dict:
     """Load the weights ``cfg.init_from`` names (a run dir: its best.ckpt) into ``model``, or
     refuse in one line; returns what run.json records under ``init_from``."""
-    path = find_checkpoint(cfg.init_from, prefer="best", key="init_from").resolve()
+    path = find_checkpoint(str(cfg.init_from), prefer="best", key="init_from").resolve()
     data = load(path)  # weights_only=True
     theirs, ours = data["state_dict"], model.state_dict()
     fits = {k: v for k, v in theirs.items() if k in ours and v.shape == ours[k].shape}
