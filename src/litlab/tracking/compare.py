@@ -130,6 +130,7 @@ def _aspects(m: dict, packages: bool) -> dict[str, dict]:
     }
     versions, git = m.get("versions") or {}, m.get("git") or {}
     system = ("python", "cuda")
+    few = {k: v for k, v in versions.items() if k not in system}  # torch, lightning, litlab
     return {
         "config": {k: v for k, v in flat.items() if not k.startswith("data.")},
         "data": {k: v for k, v in flat.items() if k.startswith("data.")},
@@ -138,9 +139,7 @@ def _aspects(m: dict, packages: bool) -> dict[str, dict]:
             **{k: versions.get(k) for k in system},
             "platform": (m.get("host") or {}).get("platform"),
         },
-        "package": m["packages"]
-        if packages
-        else {k: v for k, v in versions.items() if k not in system},
+        "package": m["packages"] if packages else few,
     }
 
 
