@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab import Interrupted, LitlabError, __version__
 from litlab.config import CONFIG_DIR, version_base
+from litlab.config.resolvers import LATEST
 
 
 def hydra_main(config_name: str) -> Callable:
@@ -69,7 +70,9 @@ def discard_refused_run(cfg: DictConfig, own_dir: bool = False) -> None:
 
     from litlab.tracking import manifest  # not at the top: --help must not import torch
 
-    resumes = OmegaConf.select(cfg, "ckpt_path", throw_on_missing=False) and not own_dir
+    ckpt_path = OmegaConf.select(cfg, "ckpt_path", throw_on_missing=False)
+    # ckpt_path=latest is still "latest" only when no run was found: its dir is a new one.
+    resumes = ckpt_path and ckpt_path != LATEST and not own_dir
     if resumes or not HydraConfig.initialized():
         return
     run_dir = Path(HydraConfig.get().runtime.output_dir)
