@@ -303,3 +303,27 @@ def test_train_longer_continues_every_shipped_schedule(cfg_for, tmp_path, target
     assert seen.rates == pytest.approx([reference.param_groups[0]["lr"]], rel=1e-9)
     assert seen.rates[0] > 0 and moved(longer, before) > 1e-4
     assert longer.trainer.global_step == 2 * steps
+
+
+@pytest.mark.parametrize("plus", ["", "+"], ids=["key", "plus-key"])
+def test_a_resume_without_its_experiment_is_told_to_add_it(cfg_for, tmp_path, monkeypatch, plus):
+    """Issue 21 item 16: Hydra said to add +key, which then failed on MNIST's data module."""
+    from litlab.cli import train
+    from litlab.cli.common import check_resume_keys
+
+    fit_and_test(cfg_for("experiment=logistic", *QUIET, "test=false", "trainer.max_epochs=1"))
+    run_dir = tmp_path / "run"
+    before = snapshot(run_dir)
+    argv = ["litlab-train", f"ckpt_path={run_dir}", f"{plus}data.num_samples=50"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit:
+        train.main()
+    assert exit.value.code == (
+        "litlab: error: data.num_samples is a key of this run's experiment, logistic, not of "
+        "the default one that a resume without experiment= starts from: add experiment=logistic"
+        + (" and drop the + before data.num_samples." if plus else ".")
+    )
+    assert snapshot(run_dir) == before
+    # A key the run does not have either is left to Hydra's own message; a good resume passes.
+    assert check_resume_keys([f"ckpt_path={run_dir}", "data.nonsense=1"]) is None
+    assert check_resume_keys([f"ckpt_path={run_dir}", "trainer.max_epochs=2"]) is None
