@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import lightning as L
+import numpy as np
 import pytest
 
 from lessons.data import RingsDataModule
@@ -53,3 +54,24 @@ def test_a_datamodule_that_does_not_describe_its_samples_gets_one_line(tmp_path)
     (tmp_path / "a.png").write_bytes(b"")
     with pytest.raises(LitlabError, match="a.png: Images reads no image files"):
         read_input(tmp_path, Images())
+
+
+@pytest.mark.parametrize(
+    "pixels",
+    [
+        np.arange(2 * 28 * 28).reshape(2, 28, 28) % 2 == 0,  # booleans
+        (np.arange(2 * 28 * 28).reshape(2, 28, 28) % 2).astype(np.uint8),  # 0 and 1
+        np.full((2, 28, 28), 0.5),  # floats scaled to 0..1
+    ],
+    ids=["bool", "uint8-0-1", "float-0-1"],
+)
+def test_binarized_or_scaled_images_are_refused_with_the_fix(tmp_path, pixels):
+    """Issue 21 item 5: a binarized MNIST .npy was read as near-black images, each "1"."""
+    path = tmp_path / "x.npy"
+    np.save(path, pixels)
+    datamodule = MNISTDataModule(str(tmp_path), download=False)
+    with pytest.raises(LitlabError, match="pixel values 0..255.*multiply by 255") as err:
+        read_input(path, datamodule)
+    assert "\n" not in str(err.value)
+    np.save(path, (pixels * 255).astype(np.uint8))  # the fix it gives
+    assert read_input(path, datamodule).x.max() == int(pixels.max() * 255)

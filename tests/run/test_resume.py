@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hydra.utils
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
+from omegaconf import OmegaConf
 
 from litlab import LitlabError
 from litlab.run import fit_and_test
@@ -194,3 +196,134 @@ def test_last_ckpt_is_the_last_epoch_when_the_best_is_not(cfg_for, tmp_path):
     assert torch.load(ckpts / "last.ckpt", weights_only=True)["epoch"] == 2
     assert manifest(tmp_path / "run")["checkpoints"]["last"] == str(ckpts / "last.ckpt")
     assert run.trainer.checkpoint_callback.best_model_path == str(ckpts / "best.ckpt")
+
+
+class RatesAtStart(Callback):
+    """The learning rates and weights a resumed fit starts its first step with."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if not hasattr(self, "rates"):
+            optimizer = pl_module.optimizers(use_pl_optimizer=False)
+            self.rates = [group["lr"] for group in optimizer.param_groups]
+            self.groups = [dict(group, params=None) for group in optimizer.param_groups]
+
+
+def last_weights(run_dir: Path) -> list[torch.Tensor]:
+    return list(torch.load(run_dir / "checkpoints" / "last.ckpt")["state_dict"].values())
+
+
+def moved(run, before: list[torch.Tensor]) -> float:
+    """The largest change of any weight since ``before``."""
+    after = run.model.state_dict().values()
+    return max((a - b).abs().max().item() for a, b in zip(after, before, strict=True))
+
+
+def test_an_optimizer_override_on_a_resume_is_applied_and_said(cfg_for, tmp_path, capsys):
+    """Issue 21 item 2: run.json said lr 1e-9, the restored optimizer kept lr 0.1."""
+    args = ["experiment=logistic", *QUIET, "test=false", "trainer.limit_train_batches=2"]
+    fit_and_test(cfg_for(*args, "trainer.max_epochs=2"))
+    run_dir = tmp_path / "run"
+    before = last_weights(run_dir)
+    seen = RatesAtStart()
+    change = ["model.optimizer.lr=1e-9", "model.optimizer.weight_decay=0.5"]
+    resumed = fit_and_test(
+        cfg_for(f"ckpt_path={run_dir}", "trainer.max_epochs=4", *change), callbacks=[seen]
+    )
+    assert seen.rates == [1e-9] and seen.groups[0]["weight_decay"] == 0.5
+    assert moved(resumed, before) < 1e-7  # 4 Adam steps of at most ~lr each
+    assert manifest(run_dir)["config"]["model"]["optimizer"]["lr"] == 1e-9
+    said = [line for line in capsys.readouterr().err.splitlines() if "resume applies" in line]
+    assert said == [
+        "litlab: this resume applies model.optimizer.lr=1e-09 (was 0.1), "
+        "model.optimizer.weight_decay=0.5 (was unset) to the restored optimizer and schedule."
+    ]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "model.optimizer._target_=torch.optim.SGD",
+        "+model.optimizer.amsgrad=true",
+        "model.scheduler_interval=epoch",
+    ],
+)
+def test_an_optimizer_change_a_resume_cannot_apply_is_refused(cfg_for, tmp_path, change):
+    fit_and_test(cfg_for("experiment=linear", *QUIET, "test=false", "trainer.max_epochs=1"))
+    run_dir = tmp_path / "run"
+    before = snapshot(run_dir)
+    with pytest.raises(LitlabError, match="cannot be applied on a resume") as err:
+        fit_and_test(cfg_for(f"ckpt_path={run_dir}", "trainer.max_epochs=2", change))
+    assert "\n" not in str(err.value)
+    assert snapshot(run_dir) == before
+
+
+def shipped_schedulers() -> list[str | None]:
+    """Every scheduler a model config of litlab's names (None: a constant rate)."""
+    from litlab.config import CONFIG_DIR
+
+    found = set()
+    for path in (CONFIG_DIR / "model").glob("*.yaml"):
+        scheduler = OmegaConf.load(path).get("scheduler") or {}
+        found.add(scheduler.get("_target_"))
+    return sorted(found, key=str)
+
+
+# The run-length argument of each shipped schedule, and what else it needs on the linear task.
+SCHEDULES = {
+    "torch.optim.lr_scheduler.OneCycleLR": ("total_steps", ["+model.scheduler.max_lr=0.3"]),
+    "torch.optim.lr_scheduler.CosineAnnealingLR": ("T_max", []),
+}
+
+
+@pytest.mark.parametrize("target", shipped_schedulers())
+def test_train_longer_continues_every_shipped_schedule(cfg_for, tmp_path, target):
+    """Issue 21 item 3: a cosine run resumed for longer stayed at its final rate, 0."""
+    if target is None:
+        schedule = ["model.scheduler=null"]
+    else:
+        schedule = [f"model.scheduler._target_={target}", *SCHEDULES[target][1]]
+    args = ["experiment=linear", *QUIET, "test=false", "trainer.limit_train_batches=3", *schedule]
+    first = fit_and_test(cfg_for(*args, "trainer.max_epochs=2"))
+    steps = first.trainer.global_step
+    run_dir = tmp_path / "run"
+    before = last_weights(run_dir)
+    seen = RatesAtStart()
+    longer = fit_and_test(
+        cfg_for(*args, f"ckpt_path={run_dir}", "trainer.max_epochs=4"), callbacks=[seen]
+    )
+    # The rate an uninterrupted run of the new length has at the step reached, from torch.
+    reference = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=0.3)
+    if target is not None:
+        length, _ = SCHEDULES[target]
+        factory = hydra.utils.instantiate(longer.cfg.model.scheduler)
+        scheduler = factory(reference, **{length: 2 * steps})
+        for _ in range(steps):
+            reference.step()
+            scheduler.step()
+    assert seen.rates == pytest.approx([reference.param_groups[0]["lr"]], rel=1e-9)
+    assert seen.rates[0] > 0 and moved(longer, before) > 1e-4
+    assert longer.trainer.global_step == 2 * steps
+
+
+@pytest.mark.parametrize("plus", ["", "+"], ids=["key", "plus-key"])
+def test_a_resume_without_its_experiment_is_told_to_add_it(cfg_for, tmp_path, monkeypatch, plus):
+    """Issue 21 item 16: Hydra said to add +key, which then failed on MNIST's data module."""
+    from litlab.cli import train
+    from litlab.cli.common import check_resume_keys
+
+    fit_and_test(cfg_for("experiment=logistic", *QUIET, "test=false", "trainer.max_epochs=1"))
+    run_dir = tmp_path / "run"
+    before = snapshot(run_dir)
+    argv = ["litlab-train", f"ckpt_path={run_dir}", f"{plus}data.num_samples=50"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit:
+        train.main()
+    assert exit.value.code == (
+        "litlab: error: data.num_samples is a key of this run's experiment, logistic, not of "
+        "the default one that a resume without experiment= starts from: add experiment=logistic"
+        + (" and drop the + before data.num_samples." if plus else ".")
+    )
+    assert snapshot(run_dir) == before
+    # A key the run does not have either is left to Hydra's own message; a good resume passes.
+    assert check_resume_keys([f"ckpt_path={run_dir}", "data.nonsense=1"]) is None
+    assert check_resume_keys([f"ckpt_path={run_dir}", "trainer.max_epochs=2"]) is None

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab import Interrupted, LitlabError, __version__
 from litlab.config import CONFIG_DIR, version_base
+from litlab.config.resolvers import LATEST
 
 
 def hydra_main(config_name: str) -> Callable:
@@ -69,7 +70,9 @@ def discard_refused_run(cfg: DictConfig, own_dir: bool = False) -> None:
 
     from litlab.tracking import manifest  # not at the top: --help must not import torch
 
-    resumes = OmegaConf.select(cfg, "ckpt_path", throw_on_missing=False) and not own_dir
+    ckpt_path = OmegaConf.select(cfg, "ckpt_path", throw_on_missing=False)
+    # ckpt_path=latest is still "latest" only when no run was found: its dir is a new one.
+    resumes = ckpt_path and ckpt_path != LATEST and not own_dir
     if resumes or not HydraConfig.initialized():
         return
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -78,6 +81,52 @@ def discard_refused_run(cfg: DictConfig, own_dir: bool = False) -> None:
         return
     if {p.name for p in run_dir.iterdir()} <= hydra_files:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def check_resume_keys(args: list[str]) -> None:
+    """Before Hydra: a resume typed without ``experiment=`` gets the default experiment's config
+    composed, and a key only the run's experiment has fails there (Hydra suggests ``+key``,
+    which then fails on the default's data module). Say the fix in one line: add the run's
+    ``experiment=``. Any other mistake is left to Hydra and litlab's own checks."""
+    resume = [a for a in args if a.startswith("ckpt_path=")]
+    named = {a.split("=", 1)[0].lstrip("+~") for a in args}
+    if not resume or "experiment" in named or {"-m", "--multirun"} & set(args):
+        return
+    import re
+
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException
+
+    # ``+key`` too: a key the default experiment lacks is what this looks for.
+    overrides = [a[1:] if a.startswith("+") and not a.startswith("++") else a for a in args]
+    try:
+        with initialize_config_dir(str(CONFIG_DIR), **version_base()):
+            compose("train", overrides=overrides)
+        return
+    except ConfigCompositionException as err:
+        missing = re.match(r"Could not override '([^']+)'", str(err))
+    except Exception:  # noqa: BLE001 - Hydra reports these itself, as it always does
+        return
+    if missing:
+        typed_plus = f"+{missing.group(1)}=" in " ".join(args)
+        _say_the_runs_experiment(missing.group(1), resume[-1].split("=", 1)[1], typed_plus)
+
+
+def _say_the_runs_experiment(key: str, ckpt_path: str, typed_plus: bool) -> None:
+    """Refuse with "add experiment=<the run's>" when the run's own config has ``key``."""
+    from litlab.run.checkpoints import open_checkpoint  # torch: only on this failing path
+
+    try:
+        saved = OmegaConf.create(open_checkpoint(ckpt_path.strip("'\""), prefer="last").config)
+    except LitlabError:
+        return  # an unreadable run: Hydra's message, then litlab's, say what is wrong
+    if OmegaConf.select(saved, key, default=KeyError) is not KeyError:
+        name = saved.get("name")
+        raise LitlabError(
+            f"{key} is a key of this run's experiment, {name}, not of the default one that a "
+            f"resume without experiment= starts from: add experiment={name}"
+            + (f" and drop the + before {key}." if typed_plus else ".")
+        )
 
 
 def help_asked(usage: str) -> bool:

@@ -1,5 +1,6 @@
-"""``litlab-compare <run dirs or folders>``: the final metrics of many runs as one CSV table
-(``litlab.tracking.compare`` builds it; in Python, ``read_runs`` and ``to_frame``)."""
+"""``litlab-compare <run dirs or folders>``: the final metrics of many runs as one CSV table;
+``--diff RUN_A RUN_B``: what differs between two runs (``litlab.tracking.compare`` builds both;
+in Python, ``read_runs``, ``to_frame`` and ``diff_runs``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from litlab.cli.common import user_errors
 def main(argv: list[str] | None = None) -> None:
     """``litlab-compare``: parse the command line, print or write the table."""
     from litlab.tracking.compare import __doc__ as about
-    from litlab.tracking.compare import read_runs, to_csv
+    from litlab.tracking.compare import diff_runs, read_runs, to_csv
     from litlab.tracking.manifest import FILENAME
 
     parser = argparse.ArgumentParser(
@@ -23,17 +24,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--version", action="version", version=f"litlab {__version__}")
     parser.add_argument("paths", nargs="+", help="run dirs, or folders holding run dirs")
     parser.add_argument("-k", "--key", action="append", default=[], help="a config value column")
-    parser.add_argument("-o", "--output", help="write the CSV here instead of printing it")
+    parser.add_argument(
+        "-o", "--output", help="write the CSV (or the diff) here instead of printing it"
+    )
+    parser.add_argument(
+        "--diff", action="store_true", help="what differs between two run dirs, one line each"
+    )
     args = parser.parse_args(argv)
     with user_errors():
-        rows = read_runs(args.paths, args.key)
-        if not rows:
-            raise LitlabError(f"no run dir ({FILENAME}) under {' '.join(args.paths)}")
-    text = to_csv(rows)
+        if args.diff:
+            text = "\n".join(diff_runs(*_two(args))) + "\n"
+        else:
+            rows = read_runs(args.paths, args.key)
+            if not rows:
+                raise LitlabError(f"no run dir ({FILENAME}) under {' '.join(args.paths)}")
+            text = to_csv(rows)
     if args.output:
         Path(args.output).write_text(text)
     else:
         sys.stdout.write(text)
+
+
+def _two(args: argparse.Namespace) -> list[str]:
+    """The two run dirs ``--diff`` compares; ``-k`` picks table columns, so it is refused."""
+    if len(args.paths) != 2:
+        raise LitlabError(
+            f"--diff compares two run dirs (got {len(args.paths)}): litlab-compare --diff "
+            "RUN_A RUN_B"
+        )
+    if args.key:
+        raise LitlabError("-k chooses columns of the table; --diff shows every key that differs")
+    return args.paths
 
 
 if __name__ == "__main__":

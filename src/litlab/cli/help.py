@@ -18,10 +18,13 @@ examples:
   litlab-train experiment=linear trainer.max_epochs=5
   litlab-train experiment=logistic model=mlp_classifier model.hidden_size=32
   litlab-train ckpt_path=logs/mnist/runs/<time>      resume that run from its last.ckpt
+  litlab-train experiment=mnist ckpt_path=latest     resume the newest mnist run
+  litlab-train init_from=logs/mnist/runs/<time>      a new run from that run's weights
 
 Config groups (configs/<group>/<option>.yaml), pick one with group=option:
 {groups}
-Top-level keys: name, seed, ckpt_path, train, test, monitor.metric, monitor.mode, tags.
+Top-level keys: name, seed, ckpt_path, init_from, init_strict, train, test, monitor.metric,
+monitor.mode, tags.
 
   litlab-train [overrides] --cfg job     print the composed config and exit
   litlab-train --hydra-help              Hydra's own flags (--multirun, --cfg, --info, ...)

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from litlab import LitlabError
 from litlab.cli.common import (
+    check_resume_keys,
     discard_refused_run,
     help_asked,
     hydra_main,
@@ -32,6 +33,7 @@ def main() -> float | None:
     with user_errors():  # before Hydra, which cannot compose hydra/launcher=slurm without it
         for arg in sys.argv[1:]:
             require(arg)
+        check_resume_keys(sys.argv[1:])
     if {"-m", "--multirun", "hydra.mode=MULTIRUN"} & set(sys.argv[1:]) and GRID not in sys.argv:
         sys.argv.append(GRID)  # litlab.sweep.grid, which takes it off once Hydra has read it
     with interrupted_exit(_continue_command):

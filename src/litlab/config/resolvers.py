@@ -7,11 +7,24 @@ from pathlib import Path
 import omegaconf
 from omegaconf import OmegaConf
 
+LATEST = "latest"  # ckpt_path=latest: the newest run of the experiment that has a checkpoint
+
+
+def latest_run(runs: Path) -> Path | None:
+    """The newest run dir in ``runs`` (``logs/<experiment>/runs``) that has a checkpoint, if
+    any. Run dirs are named by the time they started, so the newest sorts last."""
+    found = sorted(p.parent.parent for p in runs.glob("*/checkpoints/*.ckpt") if p.is_file())
+    return found[-1] if found else None
+
 
 def run_dir(ckpt_path: str | None, new_dir: str) -> str:
     """The run directory: a resumed run continues in the directory of the run it resumes."""
     if not ckpt_path:
         return new_dir
+    if ckpt_path == LATEST:  # new_dir is <log dir>/<experiment>/runs/<time>
+        # None found: a new dir, which the run refuses in one line (run.checkpoints.latest)
+        # and then removes (cli.common.discard_refused_run); Hydra would show a traceback.
+        return str(latest_run(Path(new_dir).parent) or new_dir)
     path = Path(ckpt_path).expanduser().resolve()
     if path.suffix == ".ckpt":  # <run>/checkpoints/last.ckpt
         return str(path.parent.parent)

@@ -147,10 +147,18 @@ def to_spec(array: np.ndarray, spec: dict, path: Path) -> torch.Tensor:
 
 
 def _as_pixels(array: np.ndarray, path: Path) -> np.ndarray:
+    """``array`` as uint8 pixels 0..255. An array whose values all lie within 0..1 (booleans, or
+    integers 0 and 1: a binarized image; floats: scaled to 0..1) would be read as nearly black
+    images, each prediction the same: refused, with the fix."""
     if array.min() < 0 or array.max() > 255:
         raise LitlabError(f"input={path}: pixel values must lie in 0..255.")
-    if array.dtype.kind == "f" and array.max() <= 1:
+    if array.max() <= 1:
+        what = {"b": "True/False values", "f": "values all within 0..1"}.get(
+            array.dtype.kind, "values all 0 or 1"
+        )
         raise LitlabError(
-            f"input={path}: pixel values all within 0..1, not 0..255 (multiply by 255)."
+            f"input={path}: holds {what} (binarized or scaled images?), but this model reads "
+            "pixel values 0..255 (a digit is up to 255): multiply by 255, e.g. "
+            "np.save(path, (x * 255).astype(np.uint8))."
         )
     return np.rint(array).astype(np.uint8)

@@ -20,9 +20,9 @@ Lightning hook.
 
 What LitTask does on its own (``litlab.models.optim``): the optimizer takes the fused kernel on
 a GPU; a scheduler whose length follows from the run (OneCycleLR's ``total_steps``,
-CosineAnnealingLR's ``T_max``, unless the config sets it) gets it in ``configure_optimizers``,
-and a resume that trains longer keeps the new length over the checkpoint's
-(``on_load_checkpoint``); the rest of the schedule's state is restored. Reseeding
+CosineAnnealingLR's ``T_max``, unless the config sets it) gets it in ``configure_optimizers``;
+a resume takes from the config what it changed since the checkpoint (a longer run, a new
+learning rate: ``on_train_start``), the progress from the checkpoint. Reseeding
 every epoch (exact resumes) and stopping on a NaN loss are callbacks, ``litlab.run.callbacks``,
 listed in ``configs/callbacks/default.yaml``.
 """
@@ -42,7 +42,12 @@ from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from typing_extensions import override
 
-from litlab.models.optim import OptimizerFactory, SchedulerFactory, length_state, optimizers
+from litlab.models.optim import (
+    OptimizerFactory,
+    SchedulerFactory,
+    continue_from_config,
+    optimizers,
+)
 
 STAGES = ("train", "val", "test")
 # Never hyperparameters: factories, rebuilt from the config, not from the checkpoint.
@@ -216,10 +221,8 @@ class LitTask(L.LightningModule):
         return optimizers(self)
 
     @override
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        # A resume may train longer than the run it continues (trainer.max_epochs raised): the
-        # schedule takes the new length, computed in configure_optimizers, and only the rest of
-        # its state (steps taken, learning rates) from the checkpoint.
-        for state in checkpoint.get("lr_schedulers", []):
-            for key in length_state(self.scheduler_factory):
-                state.pop(key, None)
+    def on_train_start(self) -> None:
+        # Lightning has restored a resumed run's optimizer and schedule by now: what the config
+        # changed since (a longer run, a new learning rate) replaces what was restored.
+        if self.trainer.ckpt_path:
+            continue_from_config(self)

@@ -3,6 +3,7 @@ atomically, read safely (``weights_only=True``), and refused in one line when un
 
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 import re
@@ -18,6 +19,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from typing_extensions import override
 
 from litlab import LitlabError, __version__, first_line
+from litlab.config.resolvers import LATEST, latest_run
 from litlab.files import write_atomic
 
 KEY = "litlab"
@@ -54,8 +56,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         write_atomic(path, lambda f: f.write(buffer.getbuffer()))
 
 
-def find_checkpoint(path: str | Path, prefer: str = "last") -> Path:
-    """A checkpoint file, or a run directory whose ``checkpoints/<prefer>.ckpt`` is taken."""
+def find_checkpoint(path: str | Path, prefer: str = "last", key: str = "ckpt_path") -> Path:
+    """A checkpoint file, or a run directory whose ``checkpoints/<prefer>.ckpt`` is taken;
+    ``key`` is the option that named it, for the error."""
     path = Path(path).expanduser()
     if path.is_dir():
         for name in (prefer, "best", "last"):
@@ -63,8 +66,30 @@ def find_checkpoint(path: str | Path, prefer: str = "last") -> Path:
                 return path / "checkpoints" / f"{name}.ckpt"
         raise LitlabError(f"No checkpoint in {path}/checkpoints/ (looked for {prefer}.ckpt).")
     if not path.is_file():
-        raise LitlabError(f"ckpt_path={path}: no such file or run directory.")
+        raise LitlabError(f"{key}={path}: no such file or run directory.")
     return path
+
+
+def latest(runs: Path) -> Path:
+    """``ckpt_path=latest``: the newest run dir in ``runs`` (``logs/<experiment>/runs``) that has
+    a checkpoint, said in one line; the same one ``${litlab_run_dir:}`` made the run dir."""
+    found = latest_run(runs)
+    if found is None:
+        raise LitlabError(
+            f"ckpt_path={LATEST}: no run in {runs} has a checkpoint to resume. Name the "
+            "experiment (experiment=<name>), give a run dir, or start a new run."
+        )
+    tell(f"ckpt_path={LATEST}: resuming {found}")
+    return found
+
+
+def sha256(path: Path) -> str:
+    """The file's SHA-256: which weights a run used, even if the file is replaced later."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _unreadable(path: Path, err: Exception) -> LitlabError:
@@ -163,6 +188,12 @@ def _newest_first(folder: Path, skip: Path) -> list[Path]:
 @rank_zero_only
 def _warn(message: str) -> None:
     print(f"litlab: warning: {message}", file=sys.stderr)
+
+
+@rank_zero_only
+def tell(message: str) -> None:
+    """One line for the user on stderr, ``litlab: <message>`` (rank 0 only)."""
+    print(f"litlab: {message}", file=sys.stderr)
 
 
 def check_same_task(saved: dict, cfg: dict, path: Path) -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import warnings
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from litlab import LitlabError, first_line
 from litlab.config import check_targets, to_plain
 from litlab.run import outcome
 from litlab.run.build import build, build_logger, build_saved_data, saved_config
-from litlab.run.checkpoints import Checkpoint, open_checkpoint
+from litlab.run.checkpoints import Checkpoint, open_checkpoint, sha256
 from litlab.tracking import provenance, redaction, wandb_run
 from litlab.tracking.manifest import Manifest
 from litlab.tracking.manifest import read as read_manifest
@@ -226,13 +225,9 @@ def _evaluate(planned: EvalPlan, manifest: EvalManifest) -> dict[str, float]:
 
 
 def _checkpoint_info(checkpoint: Checkpoint) -> dict:
-    digest = hashlib.sha256()
-    with open(checkpoint.path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
     return {
         "path": str(checkpoint.path.resolve()),
-        "sha256": digest.hexdigest(),  # which weights, even if the file is replaced later
+        "sha256": sha256(checkpoint.path),
         "epoch": checkpoint.data.get("epoch"),
         "global_step": checkpoint.data.get("global_step"),
     }

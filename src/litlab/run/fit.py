@@ -20,9 +20,9 @@ from litlab.config import check_config, to_plain
 from litlab.config.values import seed_for_numpy
 from litlab.files import write_text
 from litlab.models import LitTask
-from litlab.run import outcome, resume, tune
+from litlab.run import init_from, outcome, resume, tune
 from litlab.run.build import build_all
-from litlab.run.checkpoints import Checkpoint, open_checkpoint
+from litlab.run.checkpoints import LATEST, Checkpoint, latest, open_checkpoint
 from litlab.tracking import provenance, redaction, wandb_run
 from litlab.tracking.manifest import Manifest
 from litlab.tracking.manifest import read as read_manifest
@@ -106,7 +106,10 @@ def plan(cfg: DictConfig, callbacks: Sequence = ()) -> Plan:
     """Every check a run can fail before it starts, then everything built. Writes nothing, so a
     refused run leaves no trace (and a refused resume leaves the run dir it names as it was)."""
     check_config(cfg)
-    resumed, previous = None, {}
+    init_from.check(cfg)
+    resumed, previous, parent = None, {}, None
+    if cfg.get("ckpt_path") == LATEST:  # the run dir ${litlab_run_dir:} chose, found again
+        cfg.ckpt_path = str(latest(Path(cfg.paths.log_dir) / cfg.name / "runs"))
     if cfg.get("ckpt_path"):
         prefer = "last" if cfg.get("train", True) else "best"
         resumed = open_checkpoint(cfg.ckpt_path, prefer=prefer)
@@ -125,6 +128,8 @@ def plan(cfg: DictConfig, callbacks: Sequence = ()) -> Plan:
         )
     if resumed:
         _check_weights(model, resumed)
+    elif cfg.get("init_from"):  # after seeding: the tensors it does not load keep the seed's
+        parent = init_from.load_weights(model, cfg)
     info("config checked: %s, seed %s, run dir %s", cfg.name, cfg.seed, cfg.paths.output_dir)
     # Redacted before it goes to wandb (run.json redacts whatever it records anyway).
     gathered = redaction.redact(
@@ -132,6 +137,7 @@ def plan(cfg: DictConfig, callbacks: Sequence = ()) -> Plan:
             **provenance.gather(),
             "hardware": provenance.hardware(trainer),
             "parameters": provenance.parameter_counts(model),
+            **({"init_from": parent} if parent else {}),  # a resume keeps the first attempt's
         }
     )
     info("model built: %s, %s parameters", type(model).__name__, gathered["parameters"]["total"])

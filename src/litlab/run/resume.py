@@ -4,10 +4,12 @@ in that run's directory, by one process at a time."""
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from litlab import LitlabError
@@ -50,6 +52,7 @@ def resumed_config(cfg: DictConfig, checkpoint: Checkpoint, overrides: list[str]
     merged.name = saved["name"]
     merged.paths = cfg.paths  # where things are now, not where they were
     check_same_task(saved, to_plain(merged), checkpoint.path)
+    check_optimizer_changes(saved, to_plain(merged))
     return merged
 
 
@@ -73,6 +76,70 @@ def _replace_group(merged: DictConfig, cfg: DictConfig, typed: str, saved: dict,
             f"experiment={saved['name']}."
         )
     OmegaConf.update(merged, node, OmegaConf.select(cfg, node), force_add=True, merge=False)
+
+
+def check_optimizer_changes(saved: dict, merged: dict) -> None:
+    """Say in one line which optimizer and schedule settings this resume changes, all of which
+    the restored optimizer takes when training starts (``models.optim.continue_from_config``);
+    refuse in one line, before the run, any it could not take faithfully."""
+    old, new = saved.get("model") or {}, merged.get("model") or {}
+    changes = {
+        f"model.{part}.{key}": (before.get(key), after.get(key))
+        for part in ("optimizer", "scheduler")
+        for before, after in [(old.get(part) or {}, new.get(part) or {})]
+        for key in sorted(before.keys() | after.keys())
+        if before.get(key) != after.get(key)
+    }
+    if old.get("scheduler_interval") != new.get("scheduler_interval"):
+        changes["model.scheduler_interval"] = (
+            old.get("scheduler_interval"),
+            new.get("scheduler_interval"),
+        )
+    if not changes:
+        return
+    schedule = (new.get("scheduler") or {}).get("_target_")
+    for key, (before, after) in changes.items():
+        why = _not_applicable(key, before, after, schedule)
+        if why:
+            raise LitlabError(
+                f"{key}={after} cannot be applied on a resume ({why}): "
+                "leave it out to resume, or start a new run with it."
+            )
+    said = ", ".join(
+        f"{key}={after} (was {'unset' if before is None else before})"
+        for key, (before, after) in changes.items()
+    )
+    _say(f"litlab: this resume applies {said} to the restored optimizer and schedule.")
+
+
+def _not_applicable(key: str, before, after, schedule: str | None) -> str | None:
+    """Why the restored optimizer cannot take ``key``'s new value as it is (None: it can)."""
+    from litlab.models.optim import REBUILT
+
+    leaf = key.rpartition(".")[2]
+    if key == "model.scheduler_interval" or leaf == "_target_":
+        return "the checkpoint holds the state of another optimizer or schedule"
+    if key.startswith("model.optimizer.") and not _is_number(after):
+        return "only numbers can change in a restored optimizer"
+    rebuilt = {f"{c.__module__}.{c.__name__}" for c in REBUILT}
+    if (
+        (key.startswith("model.scheduler.") or leaf == "lr")
+        and schedule
+        and schedule not in rebuilt
+    ):
+        return f"litlab rebuilds only these schedules on a resume: {', '.join(sorted(rebuilt))}"
+    return None
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, list | tuple):
+        return bool(value) and all(map(_is_number, value))
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@rank_zero_only
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 @contextmanager

@@ -2,10 +2,12 @@
 
     litlab-compare logs/logistic                  # every run under a folder, as CSV
     litlab-compare logs/*/runs/* -k model.optimizer.lr -o runs.csv
+    litlab-compare --diff RUN_A RUN_B             # what differs between two runs
 
 In Python, ``read_runs(paths)`` gives the rows (dicts), ``to_frame(rows)`` a pandas DataFrame
-(pandas is optional), ``to_csv(rows)`` the CSV text. Works with any logger, ``logger=none``
-included: the final metrics are in the manifest.
+(pandas is optional), ``to_csv(rows)`` the CSV text, ``diff_runs(a, b)`` the lines of
+``--diff``. Works with any logger, ``logger=none`` included: the final metrics are in the
+manifest.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from litlab import LitlabError
 from litlab.tracking.manifest import FILENAME
 from litlab.tracking.report import final_metrics
 
@@ -103,3 +106,69 @@ def to_frame(rows: list[dict]):
     except ImportError as err:
         raise ImportError("to_frame needs pandas: pip install pandas (or use to_csv)") from err
     return pd.DataFrame(rows, columns=_columns(rows))
+
+
+RUN_DIR = "<run dir>"  # a run's own directory, in the values that name it: not a difference
+ABSENT = "(absent)"
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"lr": 1}}`` -> ``{"model.lr": 1}``; lists are values."""
+    if isinstance(node, dict) and node:
+        return {k: v for key, sub in node.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+    return {prefix.removesuffix("."): node}
+
+
+def _aspects(m: dict, packages: bool) -> dict[str, dict]:
+    """What ``--diff`` compares, by section: config keys (dotted; the data's apart), git, the
+    system, and every package's version (``packages``; else ``versions``' few)."""
+    config = m.get("config") or {}
+    own = (config.get("paths") or {}).get("output_dir")
+    flat = {
+        k: v.replace(own, RUN_DIR) if own and isinstance(v, str) else v
+        for k, v in (_flat(config) if config else {}).items()
+    }
+    versions, git = m.get("versions") or {}, m.get("git") or {}
+    system = ("python", "cuda")
+    few = {k: v for k, v in versions.items() if k not in system}  # torch, lightning, litlab
+    return {
+        "config": {k: v for k, v in flat.items() if not k.startswith("data.")},
+        "data": {k: v for k, v in flat.items() if k.startswith("data.")},
+        "git": {"commit": git.get("commit"), "dirty": git.get("dirty")},
+        "system": {
+            **{k: versions.get(k) for k in system},
+            "platform": (m.get("host") or {}).get("platform"),
+        },
+        "package": m["packages"] if packages else few,
+    }
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def diff_runs(a: str | Path, b: str | Path) -> list[str]:
+    """What differs between two runs, one line each, ``<section> <key>: <A's> -> <B's>``, after
+    a line naming each run: config, data, git, system and package (see ``_aspects``)."""
+    records = []
+    for path in (Path(a), Path(b)):
+        m = _manifest(path / FILENAME) if (path / FILENAME).is_file() else None
+        if m is None:
+            raise LitlabError(f"{path} is not a run dir: it has no readable {FILENAME}.")
+        records.append(m)
+    lines = [f"A: {a}", f"B: {b}"]
+    packages = all(isinstance(m.get("packages"), dict) for m in records)
+    if not packages:  # a run from before litlab recorded them
+        lines.append("package: a run recorded no package list; comparing litlab's few versions")
+    first, second = (_aspects(m, packages) for m in records)
+    found = False
+    for section, ours in first.items():
+        theirs = second[section]
+        for key in sorted(ours.keys() | theirs.keys()):
+            mine, other = ours.get(key, ABSENT), theirs.get(key, ABSENT)
+            if mine != other:
+                lines.append(f"{section} {key}: {_show(mine)} -> {_show(other)}")
+                found = True
+    if not found:
+        lines.append("no differences in config, data, git, system or packages")
+    return lines

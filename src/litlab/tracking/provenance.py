@@ -1,10 +1,11 @@
-"""What a run records about itself: the command, the overrides, the code, the versions, the
-host, the hardware and the model's size."""
+"""What a run records about itself: the command, the overrides, the code, the versions (and
+every installed package's), the host, the hardware and the model's size."""
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 import shlex
 import socket
 import subprocess
@@ -86,6 +87,20 @@ def versions() -> dict:
     return out
 
 
+def packages() -> dict[str, str]:
+    """Every installed distribution and its version, by its normalized name (``torch``,
+    ``typing-extensions``): the whole environment, which ``litlab-compare --diff`` compares.
+    Where one is installed twice, the one found first on ``sys.path``: the one imported."""
+    from importlib.metadata import distributions
+
+    found: dict[str, str] = {}
+    for dist in distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), dist.version)
+    return dict(sorted(found.items()))
+
+
 def host_info() -> dict:
     """The machine and process the run ran in."""
     return {"hostname": socket.gethostname(), "platform": platform.platform(), "pid": os.getpid()}
@@ -122,5 +137,6 @@ def gather() -> dict:
         "cwd": os.getcwd(),
         "git": git_info(),
         "versions": versions(),
+        "packages": packages(),
         "host": host_info(),
     }
