@@ -30,8 +30,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--diff", action="store_true", help="what differs between two run dirs, one line each"
     )
+    parser.add_argument(
+        "--plot",
+        metavar="METRIC",
+        help="draw METRIC against the first -k key, one point per run, into -o FILE.png",
+    )
     args = parser.parse_args(argv)
     with user_errors():
+        if args.plot:
+            return _plot(args, read_runs(args.paths, args.key[:1]))
         if args.diff:
             text = "\n".join(diff_runs(*_two(args))) + "\n"
         else:
@@ -43,6 +50,18 @@ def main(argv: list[str] | None = None) -> None:
         Path(args.output).write_text(text)
     else:
         sys.stdout.write(text)
+
+
+def _plot(args: argparse.Namespace, rows: list[dict]) -> None:
+    """``--plot METRIC -k KEY -o FILE.png``: the picture, saved."""
+    from litlab.tracking.compare import plot_runs
+
+    if not args.key or not args.output:
+        raise LitlabError(
+            f"--plot {args.plot} needs the key to plot against and a file: -k KEY -o FILE.png"
+        )
+    plot_runs(rows, args.plot, args.key[0]).savefig(args.output, dpi=100)
+    print(f"litlab-compare: {args.plot} against {args.key[0]}: {args.output}")
 
 
 def _two(args: argparse.Namespace) -> list[str]:

@@ -3,11 +3,12 @@
     litlab-compare logs/logistic                  # every run under a folder, as CSV
     litlab-compare logs/*/runs/* -k model.optimizer.lr -o runs.csv
     litlab-compare --diff RUN_A RUN_B             # what differs between two runs
+    litlab-compare logs/linear -k model.optimizer.lr --plot val/loss -o lr.png
 
 In Python, ``read_runs(paths)`` gives the rows (dicts), ``to_frame(rows)`` a pandas DataFrame
 (pandas is optional), ``to_csv(rows)`` the CSV text, ``diff_runs(a, b)`` the lines of
-``--diff``. Works with any logger, ``logger=none`` included: the final metrics are in the
-manifest.
+``--diff``, ``plot_runs(rows, metric, key)`` the picture of ``--plot``. Works with any logger,
+``logger=none`` included: the final metrics are in the manifest.
 """
 
 from __future__ import annotations
@@ -106,6 +107,38 @@ def to_frame(rows: list[dict]):
     except ImportError as err:
         raise ImportError("to_frame needs pandas: pip install pandas (or use to_csv)") from err
     return pd.DataFrame(rows, columns=_columns(rows))
+
+
+def plot_runs(rows: list[dict], metric: str, key: str):
+    """A matplotlib figure: ``metric`` against the config value ``key``, one point per run
+    that has both, and the mean per value as a line. A number axis is logarithmic when its
+    values are positive and span a factor of 100 or more (learning rates); other values are
+    categories, in the order first seen."""
+    import matplotlib.pyplot as plt
+
+    points = [(r[key], r[metric]) for r in rows if r.get(key) is not None and metric in r]
+    if not points:
+        have = sorted({k for r in rows for k in r if "/" in k})
+        raise LitlabError(
+            f"--plot {metric} -k {key}: no run has both (metrics: {', '.join(have) or 'none'})."
+        )
+    numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x, _ in points)
+    if not numbers:
+        names = list(dict.fromkeys(str(x) for x, _ in points))
+        points = [(names.index(str(x)), y) for x, y in points]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter(*zip(*points, strict=True), alpha=0.6, label="runs")
+    xs = sorted({x for x, _ in points})
+    means = [sum(y for x, y in points if x == v) / sum(x == v for x, _ in points) for v in xs]
+    ax.plot(xs, means, "-o", color="C1", label="mean")
+    if numbers and min(xs) > 0 and max(xs) >= 100 * min(xs):
+        ax.set_xscale("log")
+    if not numbers:
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set(xlabel=key, ylabel=metric, title=f"{metric} against {key}, {len(points)} runs")
+    ax.legend()
+    fig.tight_layout()
+    return fig
 
 
 RUN_DIR = "<run dir>"  # a run's own directory, in the values that name it: not a difference
