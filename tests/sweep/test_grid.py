@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
+from litlab.cli import train
 from litlab.sweep.grid import SweepResults
 from tests.conftest import final_metrics, run_cli
 from tests.sweep.conftest import QUIET, read_csv
@@ -98,3 +100,16 @@ def test_train_multirun_with_a_search_space_points_at_litlab_sweep(workdir):
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "litlab-sweep experiment=logistic hparams_search=logistic" in proc.stderr
     assert not (workdir / "logs").exists()  # no job ran
+
+
+def test_a_bad_value_in_the_middle_of_a_grid_is_refused_before_any_job_starts(workdir, monkeypatch):
+    # In-process, as a user types it: every job's config is composed and checked up front.
+    argv = ["litlab-train", "-m", "experiment=linear", "logger=none", "trainer.max_epochs=1"]
+    monkeypatch.setattr(sys, "argv", [*argv, "model.optimizer.lr=0.1,-1,0.2", *QUIET])
+    with pytest.raises(SystemExit) as exited:
+        train.main()
+    assert exited.value.code == (
+        "litlab: error: job 1 of 3 (model.optimizer.lr=-1) is refused, so none was started: "
+        "model.optimizer.lr=-1 is not allowed: a finite number > 0."
+    )
+    assert not (workdir / "logs").exists()  # not even the sweep dir

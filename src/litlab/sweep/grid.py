@@ -10,6 +10,7 @@ grid whose job fails never reaches ``on_multirun_end``, so the table must not wa
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import io
 import json
@@ -19,10 +20,11 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict, read_write
 
-from litlab import first_line
+from litlab import LitlabError, first_line
 from litlab.files import write_text
 from litlab.sweep.results import TrialRow, finite, write_results
 from litlab.tracking.provenance import shell_command
@@ -89,6 +91,58 @@ def job_outcome(job_return: JobReturn) -> tuple[Any, str]:
         return None, first_line(err)
 
 
+def grid_jobs(config: DictConfig) -> list[list[str]]:
+    """Each job's overrides, in job order, as Hydra's basic sweeper will list them."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    overrides = parser.parse_overrides([*params, *config.hydra.overrides.task])
+    (jobs,) = BasicSweeper.split_arguments(overrides, None)
+    return jobs
+
+
+def check_jobs(config: DictConfig) -> None:
+    """Compose every job's config as the sweeper will and run a run's checks on it, before the
+    first job starts: a bad value in the middle of a grid is refused with the job it is in, not
+    found after the jobs before it have run (and then re-raised by Hydra with a traceback)."""
+    from litlab.config import check_config
+
+    if not str(config.hydra.sweeper.get("_target_", "")).endswith(".BasicSweeper"):
+        return  # another sweeper lists its jobs its own way; each job still checks itself
+    jobs = grid_jobs(config)
+    common = set.intersection(*(set(job) for job in jobs))
+    for num, overrides in enumerate(jobs):
+        try:
+            check_config(_job_config(config, overrides, num))
+        except (LitlabError, HydraException) as err:  # a bad value; a config not found
+            varying = " ".join(o for o in overrides if o not in common)
+            raise LitlabError(
+                f"job {num} of {len(jobs)} ({varying}) is refused, so none was started: {err}"
+            ) from None
+
+
+def _job_config(config: DictConfig, overrides: list[str], num: int) -> DictConfig:
+    """Job ``num``'s config, as Hydra's launcher and ``run_job`` make it (without the ``hydra``
+    node); HydraConfig is left set to the job, as ``${hydra:...}`` in its config reads it."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    job = GlobalHydra.instance().config_loader().load_sweep_config(config, overrides)
+    with open_dict(job):
+        job.hydra.job.num = num
+    HydraConfig.instance().set_config(job)  # hydra.sweep.dir reads it
+    runtime = job.hydra.runtime
+    with read_write(runtime), open_dict(runtime):
+        runtime.output_dir = str(Path(job.hydra.sweep.dir, str(job.hydra.sweep.subdir)).absolute())
+    HydraConfig.instance().set_config(job)
+    task = copy.deepcopy(job)
+    with read_write(task), open_dict(task):
+        del task["hydra"]
+    return task
+
+
 class SweepResults(Callback):
     """Registered by configs/hydra/callbacks/grid.yaml, which litlab-train adds under ``-m``."""
 
@@ -98,9 +152,13 @@ class SweepResults(Callback):
         if GRID in sys.argv:
             sys.argv.remove(GRID)
         if config.get("hparams_search"):
-            # sys.exit, not LitlabError: Hydra reports a callback's exception with a traceback
-            # hint; SystemExit passes through it as this one line, before any job starts.
+            # sys.exit, not LitlabError: Hydra turns a callback's exception into a warning and
+            # goes on; SystemExit passes through it as this one line, before any job starts.
             sys.exit(f"litlab: error: {search_refused(sys.argv)}")
+        try:
+            check_jobs(config)  # leaves HydraConfig set to the last job it checked
+        except LitlabError as err:
+            sys.exit(f"litlab: error: {err}")
         # hydra.sweep.dir reads paths.log_dir and name, which use the ${hydra:...} resolver; in a
         # single run Hydra sets HydraConfig before resolving hydra.run.dir, but the sweeper
         # resolves the sweep dir before any job has set it. Set it here, as a run would.
