@@ -76,8 +76,13 @@ def grid_rows(sweep_dir: Path) -> tuple[list[TrialRow], str, str]:
     return rows, metric, mode
 
 
-def job_outcome(job_return: JobReturn) -> tuple[Any, str]:
-    """``(value, "")`` for a job that returned, ``(None, "Type: message")`` for one that raised.
+class JobCancelled(LitlabError):
+    """A job its scheduler stopped (SLURM: ``scancel``, or its time limit): ``cancelled`` in the
+    results table, ``interrupted`` in its run.json."""
+
+
+def job_outcome(job_return: JobReturn) -> tuple[Any, Exception | None]:
+    """``(value, None)`` for a job that returned, ``(None, error)`` for one that raised.
 
     ``JobReturn.return_value`` re-raises a failed job's exception (pinned in
     tests/test_library_contracts.py), after writing "Error executing job with overrides" to
@@ -86,9 +91,35 @@ def job_outcome(job_return: JobReturn) -> tuple[Any, str]:
     """
     try:
         with contextlib.redirect_stderr(io.StringIO()):
-            return job_return.return_value, ""
+            return job_return.return_value, None
     except Exception as err:
-        return None, first_line(err)
+        return None, err
+
+
+def record_job(
+    config: DictConfig, run_dir: Path, status: str, objective: float | None, error: str
+) -> Path:
+    """Write job ``hydra.job.num``'s record next to its run and refresh the sweep's table (the
+    table's path). Atomic: the other jobs of a SLURM grid read it to refresh the table."""
+    job = {
+        "name": str(config.hydra.job.num),
+        "overrides": redact_overrides(list(config.hydra.overrides.task)),
+        "status": status,
+        "objective": objective,
+        "metrics": run_metrics(run_dir) if run_dir.is_dir() else {},
+        "run_dir": str(run_dir),
+        "error": error,
+        "metric": config.monitor.metric,
+        "mode": config.monitor.mode,
+    }
+    write_text(run_dir / JOB_FILE, json.dumps(job, indent=1))
+    return refresh(Path(config.hydra.sweep.dir))
+
+
+def refresh(sweep_dir: Path) -> Path:
+    """results.md and results.csv from every job recorded so far; the path of results.md."""
+    rows, metric, mode = grid_rows(sweep_dir)
+    return write_results(rows, sweep_dir, metric, mode)
 
 
 def grid_jobs(config: DictConfig) -> list[list[str]]:
@@ -113,15 +144,19 @@ def check_jobs(config: DictConfig) -> None:
     if not str(config.hydra.sweeper.get("_target_", "")).endswith(".BasicSweeper"):
         return  # another sweeper lists its jobs its own way; each job still checks itself
     jobs = grid_jobs(config)
-    common = set.intersection(*(set(job) for job in jobs))
-    for num, overrides in enumerate(jobs):
+    for num, (overrides, name) in enumerate(zip(jobs, job_names(jobs), strict=True)):
         try:
             check_config(_job_config(config, overrides, num))
         except (LitlabError, HydraException) as err:  # a bad value; a config not found
-            varying = " ".join(o for o in overrides if o not in common)
             raise LitlabError(
-                f"job {num} of {len(jobs)} ({varying}) is refused, so none was started: {err}"
+                f"job {num} of {len(jobs)} ({name}) is refused, so none was started: {err}"
             ) from None
+
+
+def job_names(jobs: list[list[str]]) -> list[str]:
+    """Each job told apart from the others: the overrides it does not share with all of them."""
+    common = set.intersection(*(set(job) for job in jobs)) if len(jobs) > 1 else set()
+    return [" ".join(o for o in job if o not in common) for job in jobs]
 
 
 def _job_config(config: DictConfig, overrides: list[str], num: int) -> DictConfig:
@@ -170,33 +205,16 @@ class SweepResults(Callback):
         # With the SLURM launcher every DDP rank runs the job: only the first records it.
         if rank_zero_only.rank != 0:
             return
-        run_dir = Path(config.hydra.runtime.output_dir)
-        value, error = job_outcome(job_return)
+        value, err = job_outcome(job_return)
         objective = float(value) if isinstance(value, int | float) else None
         ok = job_return.status == JobStatus.COMPLETED and finite(objective)
+        error = first_line(err) if err else ""
         if job_return.status == JobStatus.COMPLETED and not ok:
             error = f"{config.monitor.metric} was {objective}"
-        job = {
-            "name": str(config.hydra.job.num),
-            "overrides": redact_overrides(list(config.hydra.overrides.task)),
-            "status": "complete" if ok else "failed",
-            "objective": objective,
-            "metrics": run_metrics(run_dir) if run_dir.is_dir() else {},
-            "run_dir": str(run_dir),
-            "error": error,
-            "metric": config.monitor.metric,
-            "mode": config.monitor.mode,
-        }
-        # Atomic: the other jobs of a SLURM grid read it to refresh the table.
-        write_text(run_dir / JOB_FILE, json.dumps(job, indent=1))
-        self._refresh(Path(config.hydra.sweep.dir))
+        status = "complete" if ok else "cancelled" if isinstance(err, JobCancelled) else "failed"
+        record_job(config, Path(config.hydra.runtime.output_dir), status, objective, error)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        path = self._refresh(Path(config.hydra.sweep.dir))
-        if path:
-            print(f"sweep results: {path}")
-
-    @staticmethod
-    def _refresh(sweep_dir: Path) -> Path | None:
-        rows, metric, mode = grid_rows(sweep_dir)
-        return write_results(rows, sweep_dir, metric, mode) if rows else None
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if any(sweep_dir.rglob(JOB_FILE)):
+            print(f"sweep results: {refresh(sweep_dir)}")
