@@ -11,7 +11,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from litlab.cli import train
-from litlab.sweep.grid import SweepResults
+from litlab.sweep.grid import JobCancelled, SweepResults
 from tests.conftest import final_metrics, run_cli
 from tests.sweep.conftest import QUIET, read_csv
 
@@ -40,12 +40,14 @@ def test_grid_jobs_record_themselves_and_refresh_the_table(tmp_path, capsys):
     job_ends(1, JobStatus.FAILED, ValueError("loss is nan\n  more detail"))
     job_ends(2, JobStatus.COMPLETED, 0.25)
     job_ends(3, JobStatus.COMPLETED, float("nan"))
+    job_ends(4, JobStatus.FAILED, JobCancelled("cancelled by SLURM (scancel)"))
     table = read_csv(tmp_path / "results.csv")
     assert [(r["trial"], r["status"], r["error"]) for r in table] == [
         ("2", "complete", ""),
         ("0", "complete", ""),
         ("1", "failed", "ValueError: loss is nan"),
         ("3", "failed", "val/loss was nan"),
+        ("4", "cancelled", "cancelled by SLURM (scancel)"),
     ]
     assert (tmp_path / "1" / "sweep_job.json").is_file()
     assert "hunter2hunter" not in (tmp_path / "results.csv").read_text()

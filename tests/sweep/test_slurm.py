@@ -76,6 +76,25 @@ def test_slurm_cpus_per_task_fit_the_ranks_and_workers_on_a_node():
     assert cpus_per_task(folder, tasks_per_node=1, nodes=[]) == 4  # sinfo said nothing
 
 
+def test_sigterm_stops_a_slurm_job_at_once_and_says_it_was_cancelled():
+    import signal
+
+    from litlab.sweep import interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), interrupt.cancel_on_sigterm():
+        assert not interrupt.cancelled()
+        os.kill(os.getpid(), signal.SIGTERM)  # scancel: SIGTERM to every process of the job
+        signal.pause()  # never reached: the handler has raised
+    with interrupt.cancel_on_sigterm():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except KeyboardInterrupt:
+            os.kill(os.getpid(), signal.SIGTERM)  # a second one lets the shutdown finish
+        assert interrupt.cancelled()
+    assert not interrupt.cancelled() and signal.getsignal(signal.SIGTERM) is before
+
+
 def test_slurm_jobs_get_command_line_secrets_from_the_environment():
     from litlab.sweep.slurm import move_secrets_to_env
 

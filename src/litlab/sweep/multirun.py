@@ -80,7 +80,9 @@ def _cancelled() -> JobCancelled:
 
     run_dir = HydraConfig.get().runtime.output_dir
     said = "cancelled by SLURM (scancel, or its time limit)"
-    if rank_zero_only.rank != 0 or not (Path(run_dir) / manifest.FILENAME).is_file():
+    if rank_zero_only.rank != 0:  # rank 0 records the run and says where it is
+        return JobCancelled(said)
+    if not (Path(run_dir) / manifest.FILENAME).is_file():
         return JobCancelled(f"{said} before its run started")
     manifest.mark(run_dir, "interrupted", said)
     if not any(Path(run_dir).glob("checkpoints/*.ckpt")):

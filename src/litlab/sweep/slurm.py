@@ -23,7 +23,6 @@ from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
-from hydra.errors import CompactHydraException
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
     SlurmLauncher as _PluginLauncher,
 )
@@ -281,8 +280,8 @@ class SlurmLauncher(_PluginLauncher):
             )
 
 
-class JobLost(CompactHydraException, LitlabError):
-    """Hydra prints a CompactHydraException as its one line, without a traceback."""
+class JobLost(LitlabError):
+    """A job that left SLURM's queue without a result, and not because it was cancelled."""
 
 
 def _job_return(job, last_state: str, overrides: list[str]):
@@ -303,8 +302,8 @@ def _job_return(job, last_state: str, overrides: list[str]):
             f"left the queue without a result (last seen: {last_state or 'never'}; killed, out "
             f"of memory or time, or its node lost?); its log: {job.paths.stderr}"
         )
-    # Built as Hydra's run_job builds a failed job's: the sweeper then raises ``error`` from
-    # ``.return_value`` (pinned in tests/test_library_contracts.py), grid.job_outcome reads it.
+    # Built as Hydra's run_job builds a failed job's: ``.return_value`` raises ``error``
+    # (pinned in tests/test_library_contracts.py), and grid.job_outcome reads it from there.
     lost = JobReturn(overrides=overrides, status=JobStatus.FAILED)
     lost.return_value = error
     return lost
@@ -391,17 +390,8 @@ def watch(jobs: list, params: dict) -> dict[str, str]:
 def _queue(array_ids: list[str]) -> dict[str, tuple[str, str]]:
     """``{job id: (state, reason)}`` for the jobs SLURM still knows: in its queue, or ended
     less than ``MinJobAge`` (300 s by default) ago."""
-    cmd = [
-        "squeue",
-        "-h",
-        "-r",
-        "-t",
-        "all",
-        "-o",
-        "%i|%T|%r",
-        "-j",
-        ",".join(sorted(set(array_ids))),
-    ]
+    ids = ",".join(sorted(set(array_ids)))
+    cmd = ["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T|%r", "-j", ids]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as err:
