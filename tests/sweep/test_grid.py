@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from litlab.sweep.grid import SweepResults
+from litlab.cli import train
+from litlab.sweep.grid import JobCancelled, SweepResults
 from tests.conftest import final_metrics, run_cli
 from tests.sweep.conftest import QUIET, read_csv
 
@@ -38,12 +40,14 @@ def test_grid_jobs_record_themselves_and_refresh_the_table(tmp_path, capsys):
     job_ends(1, JobStatus.FAILED, ValueError("loss is nan\n  more detail"))
     job_ends(2, JobStatus.COMPLETED, 0.25)
     job_ends(3, JobStatus.COMPLETED, float("nan"))
+    job_ends(4, JobStatus.FAILED, JobCancelled("cancelled by SLURM (scancel)"))
     table = read_csv(tmp_path / "results.csv")
     assert [(r["trial"], r["status"], r["error"]) for r in table] == [
         ("2", "complete", ""),
         ("0", "complete", ""),
         ("1", "failed", "ValueError: loss is nan"),
         ("3", "failed", "val/loss was nan"),
+        ("4", "cancelled", "cancelled by SLURM (scancel)"),
     ]
     assert (tmp_path / "1" / "sweep_job.json").is_file()
     assert "hunter2hunter" not in (tmp_path / "results.csv").read_text()
@@ -100,3 +104,16 @@ def test_train_multirun_with_a_search_space_points_at_litlab_sweep(workdir):
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "litlab-sweep experiment=logistic hparams_search=logistic" in proc.stderr
     assert not (workdir / "logs").exists()  # no job ran
+
+
+def test_a_bad_value_in_the_middle_of_a_grid_is_refused_before_any_job_starts(workdir, monkeypatch):
+    # In-process, as a user types it: every job's config is composed and checked up front.
+    argv = ["litlab-train", "-m", "experiment=linear", "logger=none", "trainer.max_epochs=1"]
+    monkeypatch.setattr(sys, "argv", [*argv, "model.optimizer.lr=0.1,-1,0.2", *QUIET])
+    with pytest.raises(SystemExit) as exited:
+        train.main()
+    assert exited.value.code == (
+        "litlab: error: job 1 of 3 (model.optimizer.lr=-1) is refused, so none was started: "
+        "model.optimizer.lr=-1 is not allowed: a finite number > 0."
+    )
+    assert not (workdir / "logs").exists()  # not even the sweep dir

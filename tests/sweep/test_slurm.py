@@ -18,6 +18,7 @@ from litlab.config import CONFIG_DIR, version_base
 from litlab.tracking import manifest
 from tests.conftest import BIN
 from tests.servers import PG_PASSWORD, postgres, slurm, wait_for
+from tests.sweep.conftest import read_csv
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
 ARG_SECRET = "Slurm-arg-canary-8e21"
@@ -52,12 +53,46 @@ def test_slurm_launcher_takes_its_shape_from_the_trainer():
     # What Hydra builds from the class it finds under hydra_plugins is litlab.sweep.slurm's.
     made = instantiate(launcher, submitit_folder="unused")  # the sweep dir needs a running app
     assert type(made) is SlurmLauncher and made.params["tasks_per_node"] == 4
-    # Defaults a small node accepts; GPUs only for a trainer that uses them.
-    assert (launcher.cpus_per_task, launcher.mem_gb, launcher.gpus_per_node) == (2, 4, None)
+    # Defaults a small node accepts; CPUs sized from the job; GPUs only for a trainer that
+    # uses them.
+    assert (launcher.cpus_per_task, launcher.mem_gb, launcher.gpus_per_node) == (None, 4, None)
     for cpu in ("trainer=cpu", "trainer=ddp_cpu"):
         launcher, trainer = launcher_and_trainer(cpu)
         assert gpus_per_node(trainer) is None
     assert gpus_per_node(launcher_and_trainer("trainer=gpu")[1]) == 1
+
+
+def test_slurm_cpus_per_task_fit_the_ranks_and_workers_on_a_node():
+    from litlab.config import compose_config
+    from litlab.sweep.slurm import cpus_per_task
+
+    ddp = compose_config(["experiment=logistic", "trainer=ddp_cpu"])  # 2 ranks, no workers
+    two_cpus = [(2, 4096)]
+    assert cpus_per_task(ddp, tasks_per_node=2, nodes=two_cpus) == 1  # the 2-CPU node takes it
+    folder = compose_config(["experiment=mnist_folder", "data.num_workers=3"])
+    assert cpus_per_task(folder, tasks_per_node=1, nodes=[(16, 4096)]) == 4  # rank + workers
+    assert cpus_per_task(folder, tasks_per_node=2, nodes=[(4, 4096), (6, 4096)]) == 3
+    assert cpus_per_task(folder, tasks_per_node=8, nodes=two_cpus) == 1
+    assert cpus_per_task(folder, tasks_per_node=1, nodes=[]) == 4  # sinfo said nothing
+
+
+def test_sigterm_stops_a_slurm_job_at_once_and_says_it_was_cancelled():
+    import signal
+
+    from litlab.sweep import interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), interrupt.cancel_on_sigterm():
+        assert not interrupt.cancelled()
+        os.kill(os.getpid(), signal.SIGTERM)  # scancel: SIGTERM to every process of the job
+        signal.pause()  # never reached: the handler has raised
+    with interrupt.cancel_on_sigterm():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except KeyboardInterrupt:
+            os.kill(os.getpid(), signal.SIGTERM)  # a second one lets the shutdown finish
+        assert interrupt.cancelled()
+    assert not interrupt.cancelled() and signal.getsignal(signal.SIGTERM) is before
 
 
 def test_slurm_jobs_get_command_line_secrets_from_the_environment():
@@ -77,8 +112,8 @@ def test_slurm_jobs_get_command_line_secrets_from_the_environment():
 
 @pytest.fixture(scope="module")
 def cluster():
-    # More CPUs than this machine has: the grid's two jobs and the DDP job's two ranks (two
-    # CPUs each by default) all run at once; SLURM does not pin them here (task/none).
+    # More CPUs than this machine has: the tests' jobs all run at once; SLURM does not pin
+    # them here (task/none).
     with slurm(cpus=8, mem_mb=16384) as c:
         yield c
 
@@ -131,10 +166,14 @@ def test_grid_and_ddp_jobs_run_as_slurm_jobs_without_writing_secrets(tmp_path, c
     scripts = sorted(sweep_dir.glob(".submitit/**/*_submission.sh"))
     assert scripts
     text = "".join(p.read_text() for p in scripts)
-    assert "--cpus-per-task=2" in text and "--mem=4GB" in text
+    assert "--cpus-per-task=1" in text and "--mem=4GB" in text  # no DataLoader workers
     assert "gpus" not in text and "gres" not in text  # trainer=cpu asks for no GPU
 
     (ddp_sweep,) = (ddp_dir / "logs" / "logistic" / "multiruns").iterdir()
+    (script,) = ddp_sweep.glob(".submitit/**/*_submission.sh")
+    # Two ranks of one CPU each: a 2-CPU node takes the job.
+    assert "--ntasks-per-node=2" in script.read_text()
+    assert "--cpus-per-task=1" in script.read_text()
     run = manifest.read(ddp_sweep / "0")
     assert run["status"] == "finished", run.get("error")
     assert run["hardware"]["world_size"] == 2 and run["hardware"]["strategy"] == "DDPStrategy"
@@ -149,23 +188,73 @@ def test_grid_and_ddp_jobs_run_as_slurm_jobs_without_writing_secrets(tmp_path, c
     assert ARG_SECRET not in grid_out and URL_SECRET not in grid_out
 
 
+def job_dirs(sweep_root: Path, count: int) -> list[Path]:
+    """The run dirs of a grid's jobs, once all ``count`` have started fitting."""
+
+    def started() -> list[Path]:
+        logs = sorted(sweep_root.glob("*/*/train.log"))
+        fitting = [p.parent for p in logs if "fit started" in p.read_text()]
+        return fitting if len(fitting) == count else []
+
+    return wait_for(started, "the jobs to start fitting", tries=3000)
+
+
 @pytest.mark.slow
-def test_a_job_that_cannot_start_says_why_and_a_cancelled_one_fails_in_one_line(tmp_path, cluster):
+def test_jobs_that_cannot_start_or_are_cancelled_say_so_in_one_line(tmp_path, cluster):
+    env = {**os.environ, **cluster.env}
+    pending, running, too_big = (tmp_path / d for d in ("pending", "running", "too_big"))
+    for d in (pending, running, too_big):
+        d.mkdir()
+    # More memory than any node has: sbatch refuses it at once.
+    big = submit(too_big, cluster, "trainer=cpu", "logger=csv", "hydra.launcher.mem_gb=64")
+    # Long fits (no early stop), cancelled once both have started: wandb's service dies with
+    # its job, and the CSV-logged job used to end without a word in the results.
+    fit = submit(
+        running, cluster, "trainer=cpu", "logger=wandb,csv", "trainer.max_epochs=100000",
+        "~callbacks.early_stopping",
+    )  # fmt: skip
     # The "short" partition allows 1 minute; the job asks for 10: SLURM holds it forever.
-    proc = submit(tmp_path, cluster, "trainer=cpu", "logger=csv", partition="short")
+    wait = submit(pending, cluster, "trainer=cpu", "logger=csv", partition="short")
+
+    big_out, _ = big.communicate(timeout=300)
+    assert big.returncode == 1
+    (said,) = [line for line in big_out.splitlines() if not line.startswith("[")]
+    assert said.startswith("litlab: error: SLURM refused the job(s): Memory specification")
+    assert "64 GB (mem_gb)" in said and "has 8 CPUs and 16 GB" in said
+
     seen = []
-    for line in proc.stdout:
+    for line in wait.stdout:
         seen.append(line)
         if "PartitionTimeLimit" in line:
             break
     said = "".join(seen)
     assert "timeout_min is over the partition's time limit" in said, said
-    job_id = said.split("submitted 1 SLURM job(s) ")[1].split()[0]
-    subprocess.run(["scancel", job_id], env={**os.environ, **cluster.env}, check=True)
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode != 0
-    assert f"SLURM job {job_id} left the queue without a result" in out
-    assert "Traceback" not in out
+    waiting = said.split("submitted 1 SLURM job(s) ")[1].split()[0]
+    subprocess.run(["scancel", waiting], env=env, check=True)
+
+    sweep_root = running / "logs" / "logistic" / "multiruns"
+    fitting = job_dirs(sweep_root, 2)
+    subprocess.run(["scancel", "--partition=debug"], env=env, check=True)
+    fit_out, _ = fit.communicate(timeout=300)
+    wait_out, _ = wait.communicate(timeout=300)
+    assert fit.returncode == 1 and wait.returncode == 1
+    for out in (fit_out, wait_out):
+        assert "Traceback" not in out, out
+    ends = [line for line in fit_out.splitlines() if "(job " in line]
+    assert len(ends) == 2 and all("cancelled by SLURM" in line for line in ends), fit_out
+    assert f"SLURM job {waiting} (job 0: " in wait_out and "cancelled by SLURM" in wait_out
+
+    (sweep_dir,) = sweep_root.iterdir()
+    table = read_csv(sweep_dir / "results.csv")
+    assert sorted((r["logger"], r["status"]) for r in table) == [
+        ("csv", "cancelled"), ("wandb", "cancelled"),
+    ]  # fmt: skip
+    for run_dir in fitting:  # each run's records are kept, marked as such
+        run = manifest.read(run_dir)
+        assert run["status"] == "interrupted" and "cancelled by SLURM" in run["error"]
+        assert (run_dir / "config.yaml").is_file()
+    (pending_sweep,) = (pending / "logs" / "logistic" / "multiruns").iterdir()
+    assert [r["status"] for r in read_csv(pending_sweep / "results.csv")] == ["cancelled"]
 
 
 @pytest.mark.slow

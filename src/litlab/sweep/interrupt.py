@@ -1,5 +1,5 @@
 """Ctrl+C in ``litlab-sweep``: stop at the next safe point, never in the middle of a database
-write or a garbage-collection callback.
+write or a garbage-collection callback. And ``cancel_on_sigterm``, for a grid's SLURM jobs.
 
 Python raises ``KeyboardInterrupt`` wherever the process happens to be: inside SQLAlchemy (a long
 traceback, the trial left RUNNING) or inside a gc callback (swallowed, the sweep runs on). Here the
@@ -20,6 +20,7 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)  # SIGTERM: scancel, a SLURM time lim
 class _State:
     requested: int | None = None  # the signal received, once one was
     children: list[subprocess.Popen] = []
+    cancelled = False  # SIGTERM stopped a grid's SLURM job (cancel_on_sigterm)
 
 
 state = _State()
@@ -62,6 +63,38 @@ def stop_on_signal(children: list[subprocess.Popen] | None = None) -> Iterator[N
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
+
+
+def cancelled() -> bool:
+    """Whether SIGTERM stopped the job (inside ``cancel_on_sigterm`` only)."""
+    return state.cancelled
+
+
+def _cancel(signum, frame) -> None:
+    if not state.cancelled:  # once: the run's shutdown must not be interrupted in turn
+        state.cancelled = True
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def cancel_on_sigterm() -> Iterator[None]:
+    """While inside (a job of a grid, on a SLURM node): SIGTERM stops the run at once, as Ctrl+C
+    would, and ``cancelled()`` then says so.
+
+    SLURM sends SIGTERM to every process of a job it cancels (``scancel``, the time limit), then
+    SIGKILL ``KillWait`` seconds later (30 by default). submitit and Lightning only note the
+    signal, so the run went on until it was killed, unrecorded; and the processes it started
+    (wandb's service) are gone, so its next call to them fails with an error that is not the
+    cause. Stopped here, the run records itself as interrupted before the SIGKILL.
+    """
+    saved = signal.getsignal(signal.SIGTERM)
+    state.cancelled = False
+    signal.signal(signal.SIGTERM, _cancel)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+        state.cancelled = False
 
 
 def lightning_callback():

@@ -19,11 +19,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, read_write
 
 from litlab import Interrupted, LitlabError, first_line
+from litlab.sweep import interrupt
+from litlab.sweep.grid import JobCancelled
+from litlab.tracking.provenance import shell_command
 
 # What Lightning's launcher sets in the launching process (``_call_children_scripts``).
 _DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
@@ -57,7 +61,34 @@ def grid_job(cfg: DictConfig) -> float | None:
     if needs_own_process(cfg):  # a DDP job: its failure must not end the grid
         return run_job_apart(cfg)
     with job_argv():  # DDP children of a grid job rerun that job only
-        return fit_and_test(cfg).objective
+        try:
+            return fit_and_test(cfg).objective
+        except BaseException as err:
+            if not interrupt.cancelled():
+                raise
+            raise _cancelled() from err
+
+
+def _cancelled() -> JobCancelled:
+    """A job SLURM stopped (only the SLURM launcher's jobs listen for it: ``cancel_on_sigterm``).
+    Whatever error the stop caused (wandb's service, killed with the job, gone mid-call) is not
+    the job's: its run.json says interrupted, and Hydra records the job as failed with this
+    error, which the results table shows as ``cancelled``."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    from litlab.tracking import manifest
+
+    run_dir = HydraConfig.get().runtime.output_dir
+    said = "cancelled by SLURM (scancel, or its time limit)"
+    if rank_zero_only.rank != 0:  # rank 0 records the run and says where it is
+        return JobCancelled(said)
+    if not (Path(run_dir) / manifest.FILENAME).is_file():
+        return JobCancelled(f"{said} before its run started")
+    manifest.mark(run_dir, "interrupted", said)
+    if not any(Path(run_dir).glob("checkpoints/*.ckpt")):
+        return JobCancelled(f"{said} before its first checkpoint; {run_dir} records it")
+    resume = shell_command(["litlab-train", f"ckpt_path={run_dir}"])
+    return JobCancelled(f"{said}; {run_dir} records it as interrupted; continue it with: {resume}")
 
 
 @contextmanager

@@ -9,7 +9,9 @@ submitit pickles: such values travel to the jobs as environment variables instea
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import logging
 import os
 import subprocess
@@ -20,13 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import CompactHydraException
+from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
     SlurmLauncher as _PluginLauncher,
 )
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from litlab import LitlabError
+from litlab import LitlabError, first_line
+from litlab.sweep import interrupt
+from litlab.sweep.grid import JOB_FILE, JobCancelled, job_names, job_outcome, record_job
 from litlab.tracking import provenance, redaction
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,11 @@ _STUCK = {
     "Resources": None,  # waits for busy nodes: normal
 }
 _POLL_S = 2.0
+# The states of a job that has left the queue for good (a requeued one goes back to PENDING).
+_ENDED = {
+    "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY",
+    "BOOT_FAIL", "DEADLINE",
+}  # fmt: skip
 
 
 def gpus_per_node(trainer: DictConfig) -> int | None:
@@ -52,6 +61,53 @@ def gpus_per_node(trainer: DictConfig) -> int | None:
     if accelerator in _GPU_ACCELERATORS and isinstance(devices, int):
         return devices
     return None
+
+
+def cpus_per_task(cfg: DictConfig, tasks_per_node: int, nodes: list[tuple[int, int]]) -> int:
+    """CPUs per task (DDP rank) when ``hydra.launcher.cpus_per_task`` is not set: the rank's own
+    process and its DataLoader workers (``data.num_workers``), capped so that every rank of a
+    node fits on the partition's largest node (``nodes``: each node's CPUs and memory)."""
+    workers = OmegaConf.select(cfg, "data.num_workers", default=0)
+    wanted = 1 + (workers if isinstance(workers, int) and workers > 0 else 0)
+    if nodes:
+        wanted = min(wanted, max(cpus for cpus, _ in nodes) // max(tasks_per_node, 1))
+    return max(wanted, 1)
+
+
+def _nodes(partition: str | None) -> list[tuple[int, int]]:
+    """The CPUs and memory (MB) of each node of ``partition`` (None: the default one), from
+    sinfo; empty when sinfo cannot tell."""
+    try:
+        out = subprocess.run(
+            ["sinfo", "-h", "-N", "-o", "%P|%c|%m"], capture_output=True, text=True, timeout=60
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    nodes = []
+    for line in out.splitlines():
+        name, cpus, mem = (f.strip() for f in (line.split("|") + ["", ""])[:3])
+        default = name.endswith("*")
+        if (name.rstrip("*") == partition or (partition is None and default)) and (
+            cpus.isdigit() and mem.isdigit()
+        ):
+            nodes.append((int(cpus), int(mem)))
+    return nodes
+
+
+def _asked(params: dict, nodes: list[tuple[int, int]]) -> str:
+    """What each node was asked for (SLURM's --mem is per node), and what the largest node of
+    the partition has."""
+    tasks, cpus = params.get("tasks_per_node"), params.get("cpus_per_task")
+    asked = (
+        f"Asked, on each of {params.get('nodes')} node(s): {tasks} task(s) x {cpus} CPU(s) "
+        f"(cpus_per_task), {params.get('mem_gb')} GB (mem_gb), "
+        f"{params.get('gpus_per_node') or 0} GPU(s)"
+    )
+    if not nodes:
+        return asked
+    where = f"partition {params['partition']}" if params.get("partition") else "the partition"
+    most_cpus, most_mem = max(c for c, _ in nodes), max(m for _, m in nodes)
+    return f"{asked}; the largest node of {where} has {most_cpus} CPUs and {most_mem / 1024:g} GB"
 
 
 def _secret_value(override: str) -> str | None:
@@ -136,12 +192,18 @@ class SlurmLauncher(_PluginLauncher):
 
     def __call__(self, *args: Any, **kwargs: Any):
         provenance.set_command(self.command)  # on the node: run.json names the typed command
-        return super().__call__(*args, **kwargs)
+        with interrupt.cancel_on_sigterm():  # scancel: the run records itself, then ends
+            return super().__call__(*args, **kwargs)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int):
         assert self.config is not None
         if self.params.get("gpus_per_node") is None:
             self.params["gpus_per_node"] = gpus_per_node(self.config.trainer)
+        nodes = _nodes(self.params.get("partition"))
+        if self.params.get("cpus_per_task") is None:
+            self.params["cpus_per_task"] = cpus_per_task(
+                self.config, int(self.params["tasks_per_node"]), nodes
+            )
         self.command = provenance.command_line()
         secrets: dict[str, str] = {}
         job_overrides = [move_secrets_to_env(o, secrets) for o in job_overrides]
@@ -151,7 +213,7 @@ class SlurmLauncher(_PluginLauncher):
         # Hydra's sweeper saved the sweep's config as typed before calling us.
         redaction.redact_yaml(Path(str(self.config.hydra.sweep.dir)) / "multirun.yaml")
         try:
-            jobs = self._submit(job_overrides, initial_job_idx)
+            jobs = self._submit(job_overrides, initial_job_idx, nodes)
         finally:
             for k, v in saved_env.items():
                 if v is None:
@@ -164,12 +226,19 @@ class SlurmLauncher(_PluginLauncher):
             # Not an error (no user_errors): the jobs run on without this process.
             ids = " ".join(j.job_id for j in jobs)
             sys.exit(f"litlab-train: stopped waiting; the SLURM jobs go on (scancel {ids})")
-        return [
-            _job_return(j, last.get(j.job_id, ""), redaction.redact_overrides(list(o)))
-            for j, o in zip(jobs, job_overrides, strict=True)
-        ]
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        returns = []
+        for idx, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=True)):
+            ended = _job_return(
+                job, last.get(job.job_id, ""), redaction.redact_overrides(overrides)
+            )
+            if ended.status != JobStatus.COMPLETED:  # lost jobs first: they record nothing
+                _record_lost(self.config, sweep_dir, initial_job_idx + idx, ended)
+            returns.append(ended)
+        _report_failures(jobs, returns, job_overrides, initial_job_idx, sweep_dir)
+        return returns
 
-    def _submit(self, job_overrides, initial_job_idx: int) -> list:
+    def _submit(self, job_overrides, initial_job_idx: int, nodes: list[tuple[int, int]]) -> list:
         """What the plugin's ``launch`` does up to submitting (it then blocks without a word)."""
         import submitit
         from hydra.core.singleton import Singleton
@@ -198,38 +267,86 @@ class SlurmLauncher(_PluginLauncher):
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
             log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
             job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", state))
-        return executor.map_array(self, *zip(*job_params, strict=True))
+        try:
+            # submitit prints sbatch's errors, then raises them: said once, below.
+            with contextlib.redirect_stderr(io.StringIO()):
+                return executor.map_array(self, *zip(*job_params, strict=True))
+        except submitit.core.utils.FailedJobError as err:  # sbatch refused them (at once)
+            said = "; ".join(
+                line.removeprefix("sbatch: error: ") for line in str(err).strip().splitlines()
+            )
+            sys.exit(
+                f"litlab: error: SLURM refused the job(s): {said}. {_asked(self.params, nodes)}"
+            )
 
 
-class JobLost(CompactHydraException, LitlabError):
-    """Hydra prints a CompactHydraException as its one line, without a traceback."""
+class JobLost(LitlabError):
+    """A job that left SLURM's queue without a result, and not because it was cancelled."""
 
 
 def _job_return(job, last_state: str, overrides: list[str]):
-    """The job's JobReturn; one that left the queue without a result (cancelled, killed, node
-    lost) is a failed job with one line saying so, as a job that raised would be. (submitit
-    would wait for it forever where SLURM keeps no accounting: it asks sacct.)"""
-    from hydra.core.utils import JobReturn, JobStatus
-
+    """The job's JobReturn; one that left the queue without a result (cancelled before it
+    could record itself, killed, node lost) is a failed job with one line saying so, as a job
+    that raised would be. (submitit would wait for it forever where SLURM keeps no accounting:
+    it asks sacct.)"""
     for _ in range(15):  # a shared filesystem may show the result file a little late
         if job.paths.result_pickle.exists():
             return job.results()[0]
         time.sleep(_POLL_S / 2)
-    error = JobLost(
-        f"SLURM job {job.job_id} left the queue without a result (last seen: "
-        f"{last_state or 'never'}; cancelled, killed or its node lost?); "
-        f"its log: {job.paths.stderr}"
-    )
-    # Built as Hydra's run_job builds a failed job's: the sweeper then raises ``error`` from
-    # ``.return_value`` (pinned in tests/test_library_contracts.py).
+    if last_state == "CANCELLED":
+        error: Exception = JobCancelled(
+            "cancelled by SLURM (scancel) before it could record itself"
+        )
+    else:
+        error = JobLost(
+            f"left the queue without a result (last seen: {last_state or 'never'}; killed, out "
+            f"of memory or time, or its node lost?); its log: {job.paths.stderr}"
+        )
+    # Built as Hydra's run_job builds a failed job's: ``.return_value`` raises ``error``
+    # (pinned in tests/test_library_contracts.py), and grid.job_outcome reads it from there.
     lost = JobReturn(overrides=overrides, status=JobStatus.FAILED)
     lost.return_value = error
     return lost
 
 
+def _record_lost(config: DictConfig, sweep_dir: Path, num: int, ended) -> None:
+    """A job that ended without recording itself (killed before it could, or cancelled while it
+    waited) gets its row in the results table here, and its run.json, if it has one, its end."""
+    from litlab.tracking import manifest
+
+    run_dir = sweep_dir / str(num)  # hydra.sweep.subdir is the job's number (configs/hydra/)
+    if (run_dir / JOB_FILE).exists():
+        return
+    _, err = job_outcome(ended)
+    cancelled = isinstance(err, JobCancelled)
+    if manifest.read(run_dir).get("status") == "running":
+        manifest.mark(run_dir, "interrupted" if cancelled else "failed", first_line(err))
+    hydra = {
+        "job": {"num": num},
+        "overrides": {"task": ended.overrides},
+        "sweep": {"dir": sweep_dir},
+    }
+    job = OmegaConf.create({"hydra": hydra, "monitor": dict(config.monitor)})
+    record_job(job, run_dir, "cancelled" if cancelled else "failed", None, first_line(err))
+
+
+def _report_failures(jobs: list, returns: list, job_overrides, first: int, sweep_dir: Path) -> None:
+    """Each job that did not complete, in one line (Hydra's sweeper would re-raise the first
+    one's error with a traceback), then the results table; the command ends with status 1."""
+    names = job_names([redaction.redact_overrides(list(o)) for o in job_overrides])
+    lines = []
+    for i, (job, ended, name) in enumerate(zip(jobs, returns, names, strict=True)):
+        _, err = job_outcome(ended)
+        if err is not None:
+            which = f"job {first + i}: {name}" if name else f"job {first + i}"
+            lines.append(f"litlab: SLURM job {job.job_id} ({which}): {first_line(err)}")
+    if lines:
+        sys.exit("\n".join([*lines, f"sweep results: {sweep_dir / 'results.md'}"]))
+
+
 def watch(jobs: list, params: dict) -> dict[str, str]:
     """Print the jobs, their logs, and each change of state until all have left the queue;
-    returns the last state seen of each."""
+    returns the last state seen of each (CANCELLED, TIMEOUT, ... once it has ended)."""
     if not jobs:
         return {}
     ids = [j.job_id for j in jobs]
@@ -241,16 +358,19 @@ def watch(jobs: list, params: dict) -> dict[str, str]:
         flush=True,
     )
     seen: dict[str, str] = {}
+    last: dict[str, str] = {}
     pending = set(ids)
     while pending:
         states = _queue([j.job_id.split("_")[0] for j in jobs])
         for job in jobs:
             if job.job_id not in pending:
                 continue
-            if job.paths.result_pickle.exists() or job.job_id not in states:
-                pending.discard(job.job_id)
+            state, reason = states.get(job.job_id, ("", ""))
+            if state:
+                last[job.job_id] = state
+            if job.paths.result_pickle.exists() or state in _ENDED or not state:
+                pending.discard(job.job_id)  # the end is told once, by launch
                 continue
-            state, reason = states[job.job_id]
             line = f"{state} ({reason})" if reason and reason != "None" else state
             if seen.get(job.job_id) != line:
                 seen[job.job_id] = line
@@ -264,12 +384,14 @@ def watch(jobs: list, params: dict) -> dict[str, str]:
                 print(f"litlab: SLURM job {job.job_id}: {line}{extra}", flush=True)
         if pending:
             time.sleep(_POLL_S)
-    return seen
+    return last
 
 
 def _queue(array_ids: list[str]) -> dict[str, tuple[str, str]]:
-    """``{job id: (state, reason)}`` for the jobs still in SLURM's queue."""
-    cmd = ["squeue", "-h", "-r", "-o", "%i|%T|%r", "-j", ",".join(sorted(set(array_ids)))]
+    """``{job id: (state, reason)}`` for the jobs SLURM still knows: in its queue, or ended
+    less than ``MinJobAge`` (300 s by default) ago."""
+    ids = ",".join(sorted(set(array_ids)))
+    cmd = ["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T|%r", "-j", ids]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as err:
