@@ -17,6 +17,7 @@ EXTRAS = {
     "logger=tensorboard": ("tensorboard", "tensorboard"),
     "logger=mlflow": ("mlflow", "mlflow"),
     "hydra/launcher=slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "hydra/launcher=parallel": ("hydra_plugins.hydra_joblib_launcher", "parallel"),
     "format=onnx": ("onnxscript", "onnx"),  # torch's ONNX exporter writes through onnxscript
     "data.file=*.parquet": ("pyarrow", "tables"),  # TableDataModule, and predict's input=
 }

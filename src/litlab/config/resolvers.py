@@ -67,6 +67,14 @@ def wandb_mode() -> str:
     return wandb_mode()
 
 
+def gpu_count() -> int:
+    """``${litlab_gpu_count:}``: the GPUs this process may use, at least 1 (the jobs a parallel
+    grid runs at once: configs/hydra/launcher/parallel.yaml)."""
+    from litlab.sweep.devices import visible_gpus
+
+    return max(1, len(visible_gpus()))
+
+
 def register_resolvers() -> None:
     """Make the ``${litlab_...:}`` resolvers known to OmegaConf (idempotent)."""
     # OmegaConf 2.4 renames register_new_resolver (2.3 has an older API under the new name).
@@ -76,3 +84,4 @@ def register_resolvers() -> None:
     register("litlab_hydra_subdir", hydra_subdir, replace=True)
     register("litlab_fast_precision", fast_precision, replace=True)
     register("litlab_wandb_mode", wandb_mode, replace=True)
+    register("litlab_gpu_count", gpu_count, replace=True)

@@ -60,13 +60,32 @@ def grid_job(cfg: DictConfig) -> float | None:
 
     if needs_own_process(cfg):  # a DDP job: its failure must not end the grid
         return run_job_apart(cfg)
-    with job_argv():  # DDP children of a grid job rerun that job only
+    with job_argv(), _own_gpu(cfg):  # DDP children of a grid job rerun that job only
         try:
             return fit_and_test(cfg).objective
         except BaseException as err:
             if not interrupt.cancelled():
                 raise
             raise _cancelled() from err
+
+
+@contextmanager
+def _own_gpu(cfg: DictConfig) -> Iterator[None]:
+    """Under the parallel launcher on a machine with several GPUs, a one-GPU job trains on a GPU
+    no other job of the grid holds: ``trainer.devices=[i]``, recorded in its config."""
+    from litlab.sweep import devices
+
+    parallel = "Joblib" in str(HydraConfig.get().launcher.get("_target_", ""))
+    trainer = cfg.trainer
+    one_gpu = trainer.get("accelerator") in ("gpu", "cuda", "auto") and trainer.devices in (1, "1")
+    gpus = devices.visible_gpus() if parallel and one_gpu else []
+    if len(gpus) < 2:
+        yield
+        return
+    with devices.claim_gpu(Path(HydraConfig.get().sweep.dir) / ".gpus", len(gpus)) as index:
+        with read_write(cfg):
+            trainer.devices = [index]
+        yield
 
 
 def _cancelled() -> JobCancelled:

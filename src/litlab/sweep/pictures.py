@@ -29,6 +29,8 @@ def draw(study, out_dir: str | Path, target_name: str) -> list[Path]:
     finished = optuna.trial.TrialState.COMPLETE
     if not study.get_trials(deepcopy=False, states=(finished,)):
         return []  # Optuna would draw empty frames
+    # matplotlib notes, at INFO, each text axis it draws: the root logger (Hydra's) would print it.
+    logging.getLogger("matplotlib.category").setLevel(logging.WARNING)
     figures = Path(out_dir) / "figures"
     kinds = {
         "history": plots.plot_optimization_history,
@@ -81,7 +83,9 @@ def grid_study(rows: Sequence[TrialRow], mode: str):
     import optuna
     from optuna.distributions import CategoricalDistribution
 
-    study = optuna.create_study(direction="maximize" if mode.startswith("max") else "minimize")
+    direction = "maximize" if mode.startswith("max") else "minimize"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created in memory"
+    study = optuna.create_study(direction=direction, study_name="grid")
     keys = varied_keys(rows)
     done = [r for r in rows if r.ok]
     values = {k: sorted({_number(params_of(r).get(k)) for r in done}, key=str) for k in keys}
