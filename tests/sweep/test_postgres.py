@@ -59,23 +59,23 @@ def study_for(tmp_path: Path, overrides: list[str], monkeypatch) -> optuna.Study
     return optuna.load_study(study_name=plan.name, storage=plan.storage_url)
 
 
-def running_trial(worker: subprocess.Popen, log: Path, find_study):
-    """``wait_for`` check: a trial of the study running, with its run dir started."""
-
-    def check():
+def running_trials(find_study, workers: dict[Path, subprocess.Popen]) -> list:
+    """The study's running trials whose run dir has started (none before the study exists); a
+    worker that exited fails the test, with its output (``workers``: log -> process)."""
+    for log, worker in workers.items():
         if worker.poll() is not None:
             raise AssertionError(log.read_text())
-        try:
-            trials = find_study().get_trials(deepcopy=False)
-        except KeyError:  # the study is not created yet
-            return None
-        for t in trials:
-            run_dir = t.user_attrs.get("run_dir")
-            if t.state.name == "RUNNING" and run_dir and manifest.read(run_dir):
-                return t
-        return None
-
-    return check
+    try:
+        trials = find_study().get_trials(deepcopy=False)
+    except KeyError:  # the study is not created yet
+        return []
+    return [
+        t
+        for t in trials
+        if t.state.name == "RUNNING"
+        and t.user_attrs.get("run_dir")
+        and manifest.read(t.user_attrs["run_dir"])
+    ]
 
 
 def assert_no_secret_written(root: Path) -> int:
@@ -132,11 +132,8 @@ def test_killed_worker_trial_is_failed_rerun_and_its_run_dir_says_so(
     ]
     doomed = start(tmp_path, *overrides, log="doomed")
     study = functools.cache(lambda: study_for(tmp_path, overrides, monkeypatch))
-    victim = wait_for(
-        running_trial(doomed, tmp_path / "doomed.out", study),
-        "the first worker's trial",
-        tries=3000,
-    )
+    running = {tmp_path / "doomed.out": doomed}
+    (victim,) = wait_for(lambda: running_trials(study, running), "its trial", tries=3000)
     survivor = start(tmp_path, *overrides, log="survivor")
     os.killpg(doomed.pid, signal.SIGKILL)  # nothing gets to clean up
     doomed.wait()
@@ -167,7 +164,8 @@ def test_two_workers_ride_out_a_database_restart(tmp_path, pg, database, monkeyp
     ]
     workers = [start(tmp_path, *overrides, log=f"worker{i}") for i in range(2)]
     study = functools.cache(lambda: study_for(tmp_path, overrides, monkeypatch))
-    wait_for(running_trial(workers[0], tmp_path / "worker0.out", study), "a trial", tries=3000)
+    running = {tmp_path / f"worker{i}.out": w for i, w in enumerate(workers)}
+    wait_for(lambda: len(running_trials(study, running)) == 2, "a trial each", tries=3000)
     pg.stop()
     time.sleep(3)  # the outage: the workers keep training, their database calls wait
     pg.start()
@@ -199,7 +197,8 @@ def test_an_outage_past_the_limit_ends_the_worker_in_one_line_and_its_trial_is_r
     long = ["trainer.max_epochs=1000", "callbacks.early_stopping.patience=1000"]
     worker = start(tmp_path, *same_study, *long, log="gone")
     study = functools.cache(lambda: study_for(tmp_path, same_study, monkeypatch))
-    victim = wait_for(running_trial(worker, tmp_path / "gone.out", study), "a trial", tries=3000)
+    running = {tmp_path / "gone.out": worker}
+    (victim,) = wait_for(lambda: running_trials(study, running), "its trial", tries=3000)
     pg.stop()
     try:
         assert worker.wait(timeout=600) == 1
