@@ -15,9 +15,9 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -73,6 +73,15 @@ class Postgres:
     port: int
     user: str
     password: str
+    pg_ctl: Callable[..., None] = field(repr=False, default=lambda *args: None)
+
+    def stop(self) -> None:
+        """Stop the server as an administrator would: its sessions ended, connections refused."""
+        self.pg_ctl("-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        """Start it again after ``stop``, on the same port with the same data."""
+        self.pg_ctl("-w", "start")
 
     def url(self, database: str, driver: str = "") -> str:
         scheme = f"postgresql+{driver}" if driver else "postgresql"
@@ -103,14 +112,17 @@ def postgres() -> Iterator[Postgres]:
         check=True, **run,
     )  # fmt: skip
     options = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off"
-    started = subprocess.run(
-        [tools["pg_ctl"], "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
-        **run,
-    )
-    if started.returncode:
-        raise RuntimeError(f"pg_ctl start failed: {started.stderr}\n{_tail(root / 'log')}")
+
+    def pg_ctl(*args: str) -> None:
+        if args[-1] == "start":
+            args = ("-o", options, "-l", str(root / "log"), *args)
+        done = subprocess.run([tools["pg_ctl"], "-D", str(data), *args], **run)
+        if done.returncode:
+            raise RuntimeError(f"pg_ctl {args[-1]} failed: {done.stderr}\n{_tail(root / 'log')}")
+
+    pg_ctl("-w", "start")
     try:
-        yield Postgres("127.0.0.1", port, "litlab", PG_PASSWORD)
+        yield Postgres("127.0.0.1", port, "litlab", PG_PASSWORD, pg_ctl)
     finally:
         subprocess.run([tools["pg_ctl"], "-D", str(data), "-m", "immediate", "stop"], **run)
         shutil.rmtree(root, ignore_errors=True)

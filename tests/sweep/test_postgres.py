@@ -1,12 +1,15 @@
 """Optuna on a real PostgreSQL server (a throwaway cluster on 127.0.0.1): workers started at
-once on an empty database, a worker killed mid-trial, drivers, and no password anywhere."""
+once on an empty database, a worker killed mid-trial, the server restarted or gone while workers
+run, drivers, and no password anywhere."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -54,6 +57,25 @@ def study_for(tmp_path: Path, overrides: list[str], monkeypatch) -> optuna.Study
     monkeypatch.setenv("LITLAB_LOG_DIR", str(tmp_path / "logs"))
     plan = optuna_search.plan([*BASE, *overrides])
     return optuna.load_study(study_name=plan.name, storage=plan.storage_url)
+
+
+def running_trials(find_study, workers: dict[Path, subprocess.Popen]) -> list:
+    """The study's running trials whose run dir has started (none before the study exists); a
+    worker that exited fails the test, with its output (``workers``: log -> process)."""
+    for log, worker in workers.items():
+        if worker.poll() is not None:
+            raise AssertionError(log.read_text())
+    try:
+        trials = find_study().get_trials(deepcopy=False)
+    except KeyError:  # the study is not created yet
+        return []
+    return [
+        t
+        for t in trials
+        if t.state.name == "RUNNING"
+        and t.user_attrs.get("run_dir")
+        and manifest.read(t.user_attrs["run_dir"])
+    ]
 
 
 def assert_no_secret_written(root: Path) -> int:
@@ -109,29 +131,15 @@ def test_killed_worker_trial_is_failed_rerun_and_its_run_dir_says_so(
         f"hparams_search.storage={database}",
     ]
     doomed = start(tmp_path, *overrides, log="doomed")
-    study = None
-
-    def doomed_trial_running():
-        nonlocal study
-        if doomed.poll() is not None:
-            raise AssertionError((tmp_path / "doomed.out").read_text())
-        try:
-            study = study or study_for(tmp_path, overrides, monkeypatch)
-        except KeyError:  # the study is not created yet
-            return None
-        for t in study.get_trials(deepcopy=False):
-            run_dir = t.user_attrs.get("run_dir")
-            if t.state.name == "RUNNING" and run_dir and manifest.read(run_dir):
-                return t
-        return None
-
-    victim = wait_for(doomed_trial_running, "the first worker's trial to start", tries=3000)
+    study = functools.cache(lambda: study_for(tmp_path, overrides, monkeypatch))
+    running = {tmp_path / "doomed.out": doomed}
+    (victim,) = wait_for(lambda: running_trials(study, running), "its trial", tries=3000)
     survivor = start(tmp_path, *overrides, log="survivor")
     os.killpg(doomed.pid, signal.SIGKILL)  # nothing gets to clean up
     doomed.wait()
     assert survivor.wait(timeout=600) == 0, (tmp_path / "survivor.out").read_text()
 
-    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    trials = {t.number: t for t in study().get_trials(deepcopy=False)}
     assert trials[victim.number].state.name == "FAIL"
     (rerun,) = [t for t in trials.values() if t.system_attrs.get("failed_trial") == victim.number]
     assert rerun.state.name == "COMPLETE" and rerun.params == victim.params
@@ -143,6 +151,76 @@ def test_killed_worker_trial_is_failed_rerun_and_its_run_dir_says_so(
     results = (optuna_search.plan([*BASE, *overrides]).dir / "results.csv").read_text()
     (row,) = [r for r in results.splitlines() if r.startswith(f"{victim.number},")]
     assert "no heartbeat" in row
+    assert_no_secret_written(tmp_path)
+
+
+def test_two_workers_ride_out_a_database_restart(tmp_path, pg, database, monkeypatch):
+    overrides = [
+        "logger=csv",
+        "trainer.max_epochs=1",
+        "hparams_search.n_trials=6",
+        "hparams_search.heartbeat=1",  # every trial's heartbeat is stale by the time it is back
+        f"hparams_search.storage={database}",
+    ]
+    workers = [start(tmp_path, *overrides, log=f"worker{i}") for i in range(2)]
+    study = functools.cache(lambda: study_for(tmp_path, overrides, monkeypatch))
+    running = {tmp_path / f"worker{i}.out": w for i, w in enumerate(workers)}
+    wait_for(lambda: len(running_trials(study, running)) == 2, "a trial each", tries=3000)
+    pg.stop()
+    time.sleep(3)  # the outage: the workers keep training, their database calls wait
+    pg.start()
+    codes = [w.wait(timeout=600) for w in workers]
+    outputs = [(tmp_path / f"worker{i}.out").read_text() for i in range(2)]
+    assert codes == [0, 0], "\n".join(outputs)
+    for out in outputs:  # each felt the outage, said so, and went on
+        assert "is out of reach" in out and "is back after" in out and "Traceback" not in out
+
+    trials = study_for(tmp_path, overrides, monkeypatch).get_trials(deepcopy=False)
+    assert [t.number for t in trials] == list(range(6))  # none lost, none reaped and rerun
+    assert {t.state.name for t in trials} == {"COMPLETE"}
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 6
+    for t in trials:
+        assert manifest.read(t.user_attrs["run_dir"])["status"] == "finished"
+
+
+def test_an_outage_past_the_limit_ends_the_worker_in_one_line_and_its_trial_is_rerun(
+    tmp_path, pg, database, monkeypatch
+):
+    same_study = [
+        "logger=csv",
+        "hparams_search.study_name=outage",
+        "hparams_search.n_trials=1",
+        "hparams_search.heartbeat=1",
+        "hparams_search.outage_limit=2",
+        f"hparams_search.storage={database}",
+    ]
+    long = ["trainer.max_epochs=1000", "callbacks.early_stopping.patience=1000"]
+    worker = start(tmp_path, *same_study, *long, log="gone")
+    study = functools.cache(lambda: study_for(tmp_path, same_study, monkeypatch))
+    running = {tmp_path / "gone.out": worker}
+    (victim,) = wait_for(lambda: running_trials(study, running), "its trial", tries=3000)
+    pg.stop()
+    try:
+        assert worker.wait(timeout=600) == 1
+    finally:
+        pg.start()
+    out = (tmp_path / "gone.out").read_text()
+    line = out.splitlines()[-1]
+    assert line.startswith(
+        "litlab-sweep: error: hparams_search.storage=postgresql://litlab:<redacted>@127.0.0.1:"
+    )
+    assert "out of reach for 2 s" in line and "Connection refused" in line, out
+    assert "Traceback" not in out
+    run = manifest.read(victim.user_attrs["run_dir"])
+    assert run["status"] == "failed" and "out of reach" in run["error"]
+
+    # The database is back: the same command reruns the trial the outage stopped.
+    again = start(tmp_path, *same_study, "trainer.max_epochs=1", log="again")
+    assert again.wait(timeout=600) == 0, (tmp_path / "again.out").read_text()
+    trials = {t.number: t for t in study_for(tmp_path, same_study, monkeypatch).get_trials()}
+    assert trials[victim.number].state.name == "FAIL"
+    (rerun,) = [t for t in trials.values() if t.system_attrs.get("failed_trial") == victim.number]
+    assert rerun.state.name == "COMPLETE" and rerun.params == victim.params
     assert_no_secret_written(tmp_path)
 
 

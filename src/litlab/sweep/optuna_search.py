@@ -31,7 +31,12 @@ log = logging.getLogger(__name__)
 
 WORKER_ENV = "LITLAB_SWEEP_WORKER"  # set in the extra processes n_jobs > 1 starts
 # Settings that change how a study runs, not what it searches: they leave its name alone.
-_RUN_ONLY = ("hparams_search.n_trials", "hparams_search.n_jobs", "hparams_search.storage")
+_RUN_ONLY = (
+    "hparams_search.n_trials",
+    "hparams_search.n_jobs",
+    "hparams_search.storage",
+    "hparams_search.outage_limit",
+)
 INTERRUPTED = "interrupted (Ctrl+C or a signal); queued to run again"
 
 
@@ -126,7 +131,6 @@ def plan(overrides: list[str]) -> Sweep:
 
 def _storage(sweep: Sweep, heartbeat: int):
     import optuna
-    from optuna.storages import RDBStorage
 
     # Heartbeats are marked experimental in Optuna, and are what makes a killed trial recoverable.
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -138,8 +142,12 @@ def _storage(sweep: Sweep, heartbeat: int):
         # Several local processes write to one file: wait for the lock instead of failing.
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     return storage.retry_races(
-        lambda: RDBStorage(
-            sweep.storage_url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat, **kwargs
+        lambda: storage.PatientStorage(
+            sweep.storage_url,
+            outage_limit=float(sweep.cfg.hparams_search.outage_limit),
+            heartbeat_interval=heartbeat,
+            grace_period=2 * heartbeat,
+            **kwargs,
         )
     )
 
@@ -406,7 +414,9 @@ def _count_then_ask(sweep: Sweep, study):
 
     def ask_if_needed(*args, **kwargs):
         while not interrupt.requested():
-            with storage.lock(sweep.storage_url, f"trials:{sweep.name}", sweep.dir):
+            with storage.lock(
+                sweep.storage_url, f"trials:{sweep.name}", sweep.dir, float(hs.outage_limit)
+            ):
                 optuna.storages.fail_stale_trials(study)
                 live = live_trials(study)
                 if len(live) < n_trials or any(t.state == TrialState.WAITING for t in live):
@@ -443,6 +453,11 @@ def optimize(sweep: Sweep, study) -> None:
         )
     except _Enough:
         log.info("study %s holds its %s trials", sweep.name, sweep.cfg.hparams_search.n_trials)
+    except Exception as err:  # the database stayed away: say so, not what Optuna made of it
+        gone = storage.gone_behind(err)
+        if gone:
+            raise gone from None
+        raise
     finally:
         del study.ask
 
