@@ -1,8 +1,10 @@
-"""What the console scripts share: --help, and how a mistake, a refused run and a Ctrl+C end."""
+"""What the console scripts share: --help, paths on the command line, and how a mistake, a
+refused run and a Ctrl+C end."""
 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import sys
 import warnings
@@ -14,6 +16,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab import Interrupted, LitlabError, __version__
 from litlab.config import CONFIG_DIR, version_base
+
+# The options whose value is a path: the ones quoted for Hydra (see ``quote_paths``).
+PATH_KEYS = {
+    "ckpt_path",
+    "init_from",
+    "input",
+    "output",
+    "data_dir",
+    "paths.log_dir",
+    "paths.data_dir",
+    "paths.root_dir",
+}
 
 
 def hydra_main(config_name: str) -> Callable:
@@ -78,6 +92,49 @@ def discard_refused_run(cfg: DictConfig, own_dir: bool = False) -> None:
         return
     if {p.name for p in run_dir.iterdir()} <= hydra_files:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def quote_paths(argv: list[str]) -> list[str]:
+    """``argv`` with each path option (``PATH_KEYS``) that Hydra's grammar cannot read as typed
+    quoted for it, so that ``ckpt_path=runs/dir with space/ünïcödé`` works as bash hands it
+    over (Hydra refuses letters outside ASCII, brackets, ``#``... outside quotes). Every
+    other argument, and a path Hydra reads as it is, is left alone."""
+    quoted = []
+    for arg in argv:
+        key, equals, value = arg.partition("=")
+        if equals and key.lstrip("+~") in PATH_KEYS and _hydra_reads(arg) is REFUSED:
+            arg = f"{key}={_hydra_quoted(value)}"
+        quoted.append(arg)
+    return quoted
+
+
+def path_override(key: str, path: str | Path) -> str:
+    """``key=path`` as Hydra's grammar reads back ``path`` unchanged: as it is where it can,
+    else quoted (``ckpt_path="runs/dir with space/ünïcödé"``)."""
+    plain = f"{key}={path}"
+    return plain if _hydra_reads(plain) == str(path) else f"{key}={_hydra_quoted(str(path))}"
+
+
+REFUSED = object()  # what _hydra_reads gives for an argument Hydra's grammar cannot read
+
+
+def _hydra_reads(arg: str) -> object:
+    """The value Hydra's override grammar reads in ``arg`` (``key=value``), REFUSED if none."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        return OverridesParser.create().parse_override(arg).value()
+    except HydraException:
+        return REFUSED
+
+
+def _hydra_quoted(value: str) -> str:
+    """``value`` in Hydra's quotes: double ones (the shell's single quotes keep them) unless it
+    holds some; a quote inside is escaped, as is each backslash before a quote or at the end."""
+    q = "'" if '"' in value and "'" not in value else '"'
+    body = re.sub(rf"(\\*)({q}|$)", lambda m: m[1] * 2 + (f"\\{q}" if m[2] else ""), value)
+    return f"{q}{body}{q}"
 
 
 def help_asked(usage: str) -> bool:

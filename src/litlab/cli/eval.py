@@ -3,6 +3,8 @@ and record the evaluation in ``eval.json`` (see ``litlab.run.evaluation``)."""
 
 from __future__ import annotations
 
+import sys
+
 from omegaconf import DictConfig
 
 from litlab.cli.common import (
@@ -10,6 +12,7 @@ from litlab.cli.common import (
     help_asked,
     hydra_main,
     interrupted_exit,
+    quote_paths,
     user_errors,
 )
 from litlab.cli.help import group_options
@@ -45,6 +48,7 @@ def main() -> dict[str, float] | None:
         USAGE.format(trainers=", ".join(groups["trainer"]), loggers=", ".join(groups["logger"]))
     ):
         return None
+    sys.argv[1:] = quote_paths(sys.argv[1:])
     with interrupted_exit(lambda run_dir: ""):
         return _main()
 

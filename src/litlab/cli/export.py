@@ -8,11 +8,18 @@ the task's raw output (logits for classifiers); the JSON says so.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
-from litlab.cli.common import help_asked, hydra_main, interrupted_exit, run_command
+from litlab.cli.common import (
+    help_asked,
+    hydra_main,
+    interrupted_exit,
+    quote_paths,
+    run_command,
+)
 from litlab.config import register_resolvers
 
 register_resolvers()
@@ -39,6 +46,7 @@ def main() -> Path | None:
     """``litlab-export``: answer --help, else compose the export config and export."""
     if help_asked(USAGE):
         return None
+    sys.argv[1:] = quote_paths(sys.argv[1:])
     with interrupted_exit(lambda run_dir: ""):
         return _main()
 

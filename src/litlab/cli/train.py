@@ -15,6 +15,8 @@ from litlab.cli.common import (
     help_asked,
     hydra_main,
     interrupted_exit,
+    path_override,
+    quote_paths,
     user_errors,
 )
 from litlab.cli.help import text
@@ -29,6 +31,7 @@ def main() -> float | None:
     """``litlab-train``: answer --help, else compose the config and fit and test it."""
     if help_asked(text(CONFIG_DIR)):
         return None
+    sys.argv[1:] = quote_paths(sys.argv[1:])
     with user_errors():  # before Hydra, which cannot compose hydra/launcher=slurm without it
         for arg in sys.argv[1:]:
             require(arg)
@@ -39,8 +42,9 @@ def main() -> float | None:
 
 
 def _continue_command(run_dir: str) -> str:
-    """A resume takes the run's own config: the run dir is all it needs."""
-    return shlex.join(["litlab-train", f"ckpt_path={run_dir}"])
+    """A resume takes the run's own config: the run dir is all it needs (quoted for Hydra and
+    the shell)."""
+    return shlex.join(["litlab-train", path_override("ckpt_path", run_dir)])
 
 
 @hydra_main("train")
