@@ -8,7 +8,7 @@ import sys
 from omegaconf import DictConfig
 
 from litlab.cli.common import (
-    discard_refused_run,
+    discard_empty_run_dir,
     help_asked,
     hydra_main,
     interrupted_exit,
@@ -58,7 +58,7 @@ def _main(cfg: DictConfig) -> dict[str, float]:
     from litlab.run.evaluation import evaluate
 
     # Refused before it started: no run dir is left. Failed while testing: eval.json says so.
-    with user_errors(on_error=lambda: discard_refused_run(cfg, own_dir=True)):
+    with user_errors(on_error=lambda: discard_empty_run_dir(cfg, own_dir=True)):
         return evaluate(cfg)
 
 

@@ -55,7 +55,7 @@ def main() -> Path | None:
 def _main(cfg: DictConfig) -> Path | None:
     from litlab.inference.export import export
 
-    return run_command(export, cfg, EXAMPLE)
+    return run_command(export, cfg, EXAMPLE, output=cfg.get("output"))
 
 
 if __name__ == "__main__":

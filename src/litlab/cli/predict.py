@@ -57,7 +57,7 @@ def main() -> Path | None:
 def _main(cfg: DictConfig) -> Path | None:
     from litlab.inference.predict import predict
 
-    return run_command(predict, cfg, EXAMPLE)
+    return run_command(predict, cfg, EXAMPLE, output=cfg.output)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from litlab import LitlabError
 from litlab.cli.common import (
-    discard_refused_run,
+    discard_empty_run_dir,
     help_asked,
     hydra_main,
     interrupted_exit,
@@ -53,7 +53,7 @@ def _main(cfg: DictConfig) -> float | None:
         from litlab.sweep.multirun import grid_job  # one job of -m; DDP inside it
 
         return grid_job(cfg)
-    with user_errors(on_error=lambda: discard_refused_run(cfg)):
+    with user_errors(on_error=lambda: discard_empty_run_dir(cfg)):
         if cfg.get("hparams_search"):  # litlab-sweep's; in a grid, its callback refuses it
             from litlab.sweep.grid import search_refused
 
