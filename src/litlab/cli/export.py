@@ -32,8 +32,9 @@ torch.export program, with a JSON beside it of what it takes and returns.
 usage: litlab-export ckpt_path=<run dir or .ckpt> [format=onnx] [output=<file>]
 
   ckpt_path=...   a run dir (its best.ckpt) or a checkpoint file
-  format=...      onnx (default; run it with onnxruntime), torchscript (torch.jit.load; deprecated
-                  by PyTorch), exported_program (torch.export.load)
+  format=...      onnx (default; needs pip install 'litlab[onnx]'; run it with onnxruntime),
+                  torchscript (torch.jit.load; deprecated by PyTorch), exported_program
+                  (torch.export.load); these two need nothing more
   output=...      default: <log dir>/export/runs/<time>/model.{{onnx,ts,pt2}}; the JSON is
                   <output>.json (model.onnx.json)
 
