@@ -78,8 +78,9 @@ def discard_empty_run_dir(cfg: DictConfig, own_dir: bool = False) -> None:
     """A command that ends with nothing written in its run dir leaves no directory behind.
 
     Hydra creates the run dir (with ``.hydra/`` and the job's log) before litlab sees the
-    config; when litlab then refuses the run, it is stopped before it starts (Ctrl+C), or it
-    writes its output elsewhere (``litlab-predict output=...``), nothing in there is a record.
+    config; when litlab then refuses the run, when it is stopped (Ctrl+C) before it starts, or
+    when it writes its output elsewhere (``litlab-predict output=...``), nothing in there is a
+    record.
     The directory of a resumed run is never touched (``own_dir``: the command always gets a
     new one, as ``litlab-eval`` does); nor is it by DDP ranks other than 0, which may end first.
     """
@@ -92,10 +93,10 @@ def discard_empty_run_dir(cfg: DictConfig, own_dir: bool = False) -> None:
     if resumes or not HydraConfig.initialized() or rank_zero_only.rank != 0:
         return
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    hydra_files = {".hydra", f"{HydraConfig.get().job.name}.log", manifest.FILENAME}
     if not run_dir.is_dir() or (run_dir / manifest.FILENAME).exists():
         return
-    if {p.name for p in run_dir.iterdir()} <= hydra_files:
+    # Hydra's: .hydra/ and each process's log (<job>.log; DDP ranks' <job>_ddp_process_1.log).
+    if all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()):
         shutil.rmtree(run_dir, ignore_errors=True)
         log_dir = Path(cfg.paths.log_dir).absolute()
         for parent in run_dir.parents:  # logs/predict/runs/, logs/predict/ if empty now
