@@ -110,13 +110,19 @@ LOG_DIR_LINE = (
 )
 
 
-@pytest.mark.parametrize("tool", ["litlab-train", "litlab-eval", "litlab-predict", "litlab-export"])
-def test_a_log_dir_that_is_a_file_is_one_line(tool, command, trained, tmp_path, monkeypatch):
+COMMANDS = {
+    "train": ["litlab-train", "experiment=linear"],
+    "grid": ["litlab-train", "-m", "experiment=linear", "seed=1,2"],
+    **{tool: [f"litlab-{tool}", "ckpt_path=<run>"] for tool in ("eval", "predict", "export")},
+}
+
+
+@pytest.mark.parametrize("case", COMMANDS)
+def test_a_log_dir_that_is_a_file_is_one_line(case, command, trained, tmp_path, monkeypatch):
     afile = tmp_path / "afile"
     afile.write_text("")
     monkeypatch.setenv("LITLAB_LOG_DIR", str(afile))
-    args = ["experiment=linear"] if tool == "litlab-train" else [f"ckpt_path={trained('linear')}"]
-    end = command(tool, *args)
+    end = command(*(a.replace("<run>", str(trained("linear"))) for a in COMMANDS[case]))
     assert re.fullmatch(LOG_DIR_LINE.format(re.escape(str(afile))), str(end.code))
     assert f"({afile} is a file)" in end.code and afile.read_text() == ""
 
