@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +30,10 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # a read-only filesystem refuses even to unlink a file that is not there
+            pass
         raise LitlabError(f"Could not write {path}: {err.strerror or err}.") from err
     _fsync_dir(path.parent)
 
@@ -37,6 +41,22 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
 def write_text(path: str | Path, text: str) -> None:
     """``text`` into ``path``, atomically (see ``write_atomic``)."""
     write_atomic(path, lambda f: f.write(text.encode()))
+
+
+def check_writable(directory: str | Path, remedy: str) -> None:
+    """Make sure files can be made in ``directory`` (or, while it does not exist yet, in the
+    folder it would be made in), before the work that writes there starts; else one line: the
+    folder, the cause (``Permission denied``, ``Read-only file system``, a file in its way) and
+    ``remedy``, what to do. Nothing is left behind. It makes a real file, as a permission check
+    would not do: root passes those, and a read-only filesystem fails only when written to."""
+    directory = Path(directory).absolute()
+    try:
+        existing = next(p for p in (directory, *directory.parents) if p.exists())
+        if not existing.is_dir():
+            raise LitlabError(f"cannot write to {directory} ({existing} is a file): {remedy}")
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as err:
+        raise LitlabError(f"cannot write to {directory} ({err.strerror or err}): {remedy}") from err
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -4,6 +4,7 @@ answers on real inputs: max abs difference <= 1e-5 in fp32, the same argmax on 3
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import onnxruntime
@@ -101,3 +102,21 @@ def test_each_export_keeps_its_own_description(trained, tmp_path):
     for fmt in ("exported_program", "torchscript"):
         path = tmp_path / f"m{SUFFIXES[fmt]}"
         assert json.loads(description(path).read_text())["format"] == fmt
+
+
+def test_the_default_format_without_the_onnx_extra_is_one_line(trained, tmp_path, monkeypatch):
+    """Issue 21 item 13: a plain `pip install litlab` has no onnxscript, which the default
+    format needs; the command names the extra in one line and leaves no run dir."""
+    from litlab.cli.export import USAGE, main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LITLAB_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if it were not installed
+    monkeypatch.setattr(sys, "argv", ["litlab-export", f"ckpt_path={trained('linear')}"])
+    with pytest.raises(SystemExit) as end:
+        main()
+    assert (
+        end.value.code == "litlab: error: format=onnx needs onnxscript: pip install 'litlab[onnx]'"
+    )
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert "pip install 'litlab[onnx]'" in USAGE

@@ -326,6 +326,7 @@ def test_ddp_ranks_write_one_file_in_input_order(trained, tmp_path):
     assert written["id"] == [str(i) for i in range(101)]
     assert_same_rows(written, expected_rows(run_dir, torch.tensor(x, dtype=torch.float32), None))
     assert not list(tmp_path.glob(".ddp.csv.parts"))
+    assert not (tmp_path / "logs" / "predict").exists()  # no run dir of Hydra's files and logs
 
 
 @pytest.mark.parametrize("tool", ["predict", "export"])

@@ -1,8 +1,10 @@
-"""What the console scripts share: --help, and how a mistake, a refused run and a Ctrl+C end."""
+"""What the console scripts share: --help, paths on the command line, and how a mistake, a
+refused run, an unwritable run dir and a Ctrl+C end."""
 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import sys
 import warnings
@@ -10,11 +12,26 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+from typing_extensions import override
 
 from litlab import Interrupted, LitlabError, __version__
 from litlab.config import CONFIG_DIR, version_base
 from litlab.config.resolvers import LATEST
+from litlab.files import check_writable
+
+# The options whose value is a path: the ones quoted for Hydra (see ``quote_paths``).
+PATH_KEYS = {
+    "ckpt_path",
+    "init_from",
+    "input",
+    "output",
+    "data_dir",
+    "paths.log_dir",
+    "paths.data_dir",
+    "paths.root_dir",
+}
 
 
 def hydra_main(config_name: str) -> Callable:
@@ -58,29 +75,117 @@ def interrupted_exit(continue_command: Callable[[str], str]) -> Iterator[None]:
         sys.exit(130)
 
 
-def discard_refused_run(cfg: DictConfig, own_dir: bool = False) -> None:
-    """A new run refused before it started leaves no directory behind.
+def discard_empty_run_dir(cfg: DictConfig, own_dir: bool = False) -> None:
+    """A command that ends with nothing written in its run dir leaves no directory behind.
 
     Hydra creates the run dir (with ``.hydra/`` and the job's log) before litlab sees the
-    config; when litlab then refuses it, nothing in there is a record of a run. The directory
-    of a resumed run is never touched (``own_dir``: the command always gets a new one, as
-    ``litlab-eval`` does).
+    config; when litlab then refuses the run, when it is stopped (Ctrl+C) before it starts, or
+    when it writes its output elsewhere (``litlab-predict output=...``), nothing in there is a
+    record.
+    The directory of a resumed run is never touched (``own_dir``: the command always gets a
+    new one, as ``litlab-eval`` does); nor is it by DDP ranks other than 0, which may end first.
     """
     from hydra.core.hydra_config import HydraConfig
+    from lightning.pytorch.utilities import rank_zero_only
 
     from litlab.tracking import manifest  # not at the top: --help must not import torch
 
     ckpt_path = OmegaConf.select(cfg, "ckpt_path", throw_on_missing=False)
     # ckpt_path=latest is still "latest" only when no run was found: its dir is a new one.
     resumes = ckpt_path and ckpt_path != LATEST and not own_dir
-    if resumes or not HydraConfig.initialized():
+    if resumes or not HydraConfig.initialized() or rank_zero_only.rank != 0:
         return
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    hydra_files = {".hydra", f"{HydraConfig.get().job.name}.log", manifest.FILENAME}
     if not run_dir.is_dir() or (run_dir / manifest.FILENAME).exists():
         return
-    if {p.name for p in run_dir.iterdir()} <= hydra_files:
+    # Hydra's: .hydra/ and each process's log (<job>.log; DDP ranks' <job>_ddp_process_1.log).
+    if all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()):
         shutil.rmtree(run_dir, ignore_errors=True)
+        log_dir = Path(cfg.paths.log_dir).absolute()
+        for parent in run_dir.parents:  # logs/predict/runs/, logs/predict/ if empty now
+            if parent == log_dir or not parent.is_relative_to(log_dir) or any(parent.iterdir()):
+                break
+            parent.rmdir()
+
+
+class WritableRunDir(Callback):
+    """A run dir that cannot be written (a read-only log dir, ``LITLAB_LOG_DIR`` naming a file)
+    ends the command in one line saying what to do, before Hydra tries to make it and fails in
+    a traceback. Registered in configs/hydra/default.yaml."""
+
+    @override
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        from hydra.core.hydra_config import HydraConfig
+
+        from litlab.config.resolvers import run_dir
+
+        HydraConfig.instance().set_config(config)  # as Hydra does next, for ${hydra:...} paths
+        where = Path(config.hydra.run.dir)
+        ckpt_path = OmegaConf.select(config, "ckpt_path", throw_on_missing=False)
+        resumed = ckpt_path and where == Path(run_dir(ckpt_path, ""))  # litlab-train's resume
+        _exit_unless_writable(where, RESUME_REMEDY if resumed else LOG_DIR_REMEDY)
+
+    @override
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        _exit_unless_writable(Path(config.hydra.sweep.dir), LOG_DIR_REMEDY)
+
+
+LOG_DIR_REMEDY = "point LITLAB_LOG_DIR (or paths.log_dir=...) at a folder you can write to"
+RESUME_REMEDY = (
+    "a run continues in its own folder: copy the run to a folder you can write to and continue "
+    "the copy"
+)
+
+
+def _exit_unless_writable(directory: Path, remedy: str) -> None:
+    # SystemExit, not LitlabError: Hydra turns a callback's exceptions into warnings.
+    try:
+        check_writable(directory, remedy)
+    except LitlabError as err:
+        sys.exit(f"litlab: error: {err}")
+
+
+def quote_paths(argv: list[str]) -> list[str]:
+    """``argv`` with each path option (``PATH_KEYS``) that Hydra's grammar cannot read as typed
+    quoted for it, so that ``ckpt_path=runs/dir with space/ünïcödé`` works as bash hands it
+    over (Hydra refuses letters outside ASCII, brackets, ``#``... outside quotes). Every
+    other argument, and a path Hydra reads as it is, is left alone."""
+    quoted = []
+    for arg in argv:
+        key, equals, value = arg.partition("=")
+        if equals and key.lstrip("+~") in PATH_KEYS and _hydra_reads(arg) is REFUSED:
+            arg = f"{key}={_hydra_quoted(value)}"
+        quoted.append(arg)
+    return quoted
+
+
+def path_override(key: str, path: str | Path) -> str:
+    """``key=path`` as Hydra's grammar reads back ``path`` unchanged: as it is where it can,
+    else quoted (``ckpt_path="runs/dir with space/ünïcödé"``)."""
+    plain = f"{key}={path}"
+    return plain if _hydra_reads(plain) == str(path) else f"{key}={_hydra_quoted(str(path))}"
+
+
+REFUSED = object()  # what _hydra_reads gives for an argument Hydra's grammar cannot read
+
+
+def _hydra_reads(arg: str) -> object:
+    """The value Hydra's override grammar reads in ``arg`` (``key=value``), REFUSED if none."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        return OverridesParser.create().parse_override(arg).value()
+    except HydraException:
+        return REFUSED
+
+
+def _hydra_quoted(value: str) -> str:
+    """``value`` in Hydra's quotes: double ones (the shell's single quotes keep them) unless it
+    holds some; a quote inside is escaped, as is each backslash before a quote or at the end."""
+    q = "'" if '"' in value and "'" not in value else '"'
+    body = re.sub(rf"(\\*)({q}|$)", lambda m: m[1] * 2 + (f"\\{q}" if m[2] else ""), value)
+    return f"{q}{body}{q}"
 
 
 def check_resume_keys(args: list[str]) -> None:
@@ -144,19 +249,34 @@ def help_asked(usage: str) -> bool:
 @contextmanager
 def user_errors(prog: str = "litlab", on_error: Callable[[], None] | None = None) -> Iterator[None]:
     """A mistake the user can fix (``LitlabError``) ends the process with one line,
-    ``<prog>: error: <what to do>``, and status 1; ``on_error`` tidies up first."""
+    ``<prog>: error: <what to do>``, and status 1; ``on_error`` tidies up first, as it does
+    for a Ctrl+C (then ``interrupted_exit`` ends the process)."""
     try:
         yield
     except LitlabError as err:
         if on_error is not None:
             on_error()
         sys.exit(f"{prog}: error: {err}")
+    except KeyboardInterrupt:
+        if on_error is not None:
+            on_error()
+        raise
 
 
-def run_command(work: Callable[[DictConfig], object], cfg: DictConfig, example: str):
-    """``work(cfg)`` for a command that needs a trained run (``ckpt_path``); it gets its own
-    run dir, which a refused command leaves behind empty-handed, so it is removed."""
-    with user_errors(on_error=lambda: discard_refused_run(cfg, own_dir=True)):
+def run_command(
+    work: Callable[[DictConfig], object], cfg: DictConfig, example: str, output: str | None = None
+):
+    """``work(cfg)`` for a command that needs a trained run (``ckpt_path``) and writes
+    ``output`` (checked first: a folder it cannot write to is refused before any work). It
+    gets its own run dir, removed again when nothing was written there: refused, or output
+    written elsewhere."""
+    tidy = lambda: discard_empty_run_dir(cfg, own_dir=True)  # noqa: E731
+    with user_errors(on_error=tidy):
         if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
             raise LitlabError(f"give the run to use: {example}")
-        return work(cfg)
+        if output:
+            where = Path(output).expanduser().parent
+            check_writable(where, "give output= a file in a folder you can write to")
+        done = work(cfg)
+    tidy()
+    return done

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from litlab import LitlabError, __version__
 from litlab.cli.common import user_errors
+from litlab.files import check_writable, write_text
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,7 +48,9 @@ def main(argv: list[str] | None = None) -> None:
                 raise LitlabError(f"no run dir ({FILENAME}) under {' '.join(args.paths)}")
             text = to_csv(rows)
     if args.output:
-        Path(args.output).write_text(text)
+        with user_errors():  # a folder it cannot write to: one line
+            check_writable(Path(args.output).parent, "give -o a file in a folder you can write to")
+            write_text(args.output, text)
     else:
         sys.stdout.write(text)
 

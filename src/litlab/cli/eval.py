@@ -3,13 +3,16 @@ and record the evaluation in ``eval.json`` (see ``litlab.run.evaluation``)."""
 
 from __future__ import annotations
 
+import sys
+
 from omegaconf import DictConfig
 
 from litlab.cli.common import (
-    discard_refused_run,
+    discard_empty_run_dir,
     help_asked,
     hydra_main,
     interrupted_exit,
+    quote_paths,
     user_errors,
 )
 from litlab.cli.help import group_options
@@ -45,6 +48,7 @@ def main() -> dict[str, float] | None:
         USAGE.format(trainers=", ".join(groups["trainer"]), loggers=", ".join(groups["logger"]))
     ):
         return None
+    sys.argv[1:] = quote_paths(sys.argv[1:])
     with interrupted_exit(lambda run_dir: ""):
         return _main()
 
@@ -54,7 +58,7 @@ def _main(cfg: DictConfig) -> dict[str, float]:
     from litlab.run.evaluation import evaluate
 
     # Refused before it started: no run dir is left. Failed while testing: eval.json says so.
-    with user_errors(on_error=lambda: discard_refused_run(cfg, own_dir=True)):
+    with user_errors(on_error=lambda: discard_empty_run_dir(cfg, own_dir=True)):
         return evaluate(cfg)
 
 

@@ -8,11 +8,18 @@ the task's raw output (logits for classifiers); the JSON says so.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
-from litlab.cli.common import help_asked, hydra_main, interrupted_exit, run_command
+from litlab.cli.common import (
+    help_asked,
+    hydra_main,
+    interrupted_exit,
+    quote_paths,
+    run_command,
+)
 from litlab.config import register_resolvers
 
 register_resolvers()
@@ -25,8 +32,9 @@ torch.export program, with a JSON beside it of what it takes and returns.
 usage: litlab-export ckpt_path=<run dir or .ckpt> [format=onnx] [output=<file>]
 
   ckpt_path=...   a run dir (its best.ckpt) or a checkpoint file
-  format=...      onnx (default; run it with onnxruntime), torchscript (torch.jit.load; deprecated
-                  by PyTorch), exported_program (torch.export.load)
+  format=...      onnx (default; needs pip install 'litlab[onnx]'; run it with onnxruntime),
+                  torchscript (torch.jit.load; deprecated by PyTorch), exported_program
+                  (torch.export.load); these two need nothing more
   output=...      default: <log dir>/export/runs/<time>/model.{{onnx,ts,pt2}}; the JSON is
                   <output>.json (model.onnx.json)
 
@@ -39,6 +47,7 @@ def main() -> Path | None:
     """``litlab-export``: answer --help, else compose the export config and export."""
     if help_asked(USAGE):
         return None
+    sys.argv[1:] = quote_paths(sys.argv[1:])
     with interrupted_exit(lambda run_dir: ""):
         return _main()
 
@@ -47,7 +56,7 @@ def main() -> Path | None:
 def _main(cfg: DictConfig) -> Path | None:
     from litlab.inference.export import export
 
-    return run_command(export, cfg, EXAMPLE)
+    return run_command(export, cfg, EXAMPLE, output=cfg.get("output"))
 
 
 if __name__ == "__main__":

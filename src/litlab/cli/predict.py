@@ -3,11 +3,18 @@ is ``litlab.inference.predict``."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
-from litlab.cli.common import help_asked, hydra_main, interrupted_exit, run_command
+from litlab.cli.common import (
+    help_asked,
+    hydra_main,
+    interrupted_exit,
+    quote_paths,
+    run_command,
+)
 from litlab.cli.help import group_options
 from litlab.config import CONFIG_DIR, register_resolvers
 
@@ -41,6 +48,7 @@ def main() -> Path | None:
         USAGE.format(trainers=", ".join(group_options(CONFIG_DIR)["trainer"]), example=EXAMPLE)
     ):
         return None
+    sys.argv[1:] = quote_paths(sys.argv[1:])
     with interrupted_exit(lambda run_dir: ""):
         return _main()
 
@@ -49,7 +57,7 @@ def main() -> Path | None:
 def _main(cfg: DictConfig) -> Path | None:
     from litlab.inference.predict import predict
 
-    return run_command(predict, cfg, EXAMPLE)
+    return run_command(predict, cfg, EXAMPLE, output=cfg.output)
 
 
 if __name__ == "__main__":

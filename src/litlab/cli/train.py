@@ -12,10 +12,12 @@ from omegaconf import DictConfig
 from litlab import LitlabError
 from litlab.cli.common import (
     check_resume_keys,
-    discard_refused_run,
+    discard_empty_run_dir,
     help_asked,
     hydra_main,
     interrupted_exit,
+    path_override,
+    quote_paths,
     user_errors,
 )
 from litlab.cli.help import text
@@ -30,6 +32,7 @@ def main() -> float | None:
     """``litlab-train``: answer --help, else compose the config and fit and test it."""
     if help_asked(text(CONFIG_DIR)):
         return None
+    sys.argv[1:] = quote_paths(sys.argv[1:])
     with user_errors():  # before Hydra, which cannot compose hydra/launcher=slurm without it
         for arg in sys.argv[1:]:
             require(arg)
@@ -41,8 +44,9 @@ def main() -> float | None:
 
 
 def _continue_command(run_dir: str) -> str:
-    """A resume takes the run's own config: the run dir is all it needs."""
-    return shlex.join(["litlab-train", f"ckpt_path={run_dir}"])
+    """A resume takes the run's own config: the run dir is all it needs (quoted for Hydra and
+    the shell)."""
+    return shlex.join(["litlab-train", path_override("ckpt_path", run_dir)])
 
 
 @hydra_main("train")
@@ -51,7 +55,7 @@ def _main(cfg: DictConfig) -> float | None:
         from litlab.sweep.multirun import grid_job  # one job of -m; DDP inside it
 
         return grid_job(cfg)
-    with user_errors(on_error=lambda: discard_refused_run(cfg)):
+    with user_errors(on_error=lambda: discard_empty_run_dir(cfg)):
         if cfg.get("hparams_search"):  # litlab-sweep's; in a grid, its callback refuses it
             from litlab.sweep.grid import search_refused
 

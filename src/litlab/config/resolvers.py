@@ -23,7 +23,7 @@ def run_dir(ckpt_path: str | None, new_dir: str) -> str:
         return new_dir
     if ckpt_path == LATEST:  # new_dir is <log dir>/<experiment>/runs/<time>
         # None found: a new dir, which the run refuses in one line (run.checkpoints.latest)
-        # and then removes (cli.common.discard_refused_run); Hydra would show a traceback.
+        # and then removes (cli.common.discard_empty_run_dir); Hydra would show a traceback.
         return str(latest_run(Path(new_dir).parent) or new_dir)
     path = Path(ckpt_path).expanduser().resolve()
     if path.suffix == ".ckpt":  # <run>/checkpoints/last.ckpt

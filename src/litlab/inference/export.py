@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import BinaryIO
 
 from omegaconf import DictConfig
 
 from litlab import LitlabError, __version__
 from litlab.config.extras import require
+from litlab.files import write_atomic, write_text
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts", "exported_program": ".pt2"}
 
@@ -43,7 +45,8 @@ def description(model: Path) -> Path:
 
 def export_model(ckpt_path: str | Path, fmt: str, output: Path) -> Path:
     """The checkpoint's model, its preprocessing built in, as ``fmt`` at ``output``, plus
-    the JSON describing it; returns the model file."""
+    the JSON describing it; returns the model file. Both are written atomically: a failed
+    export leaves the files it would replace as they were, and ends in one line."""
     require(f"format={fmt}")  # its package, before the checkpoint is loaded
     import torch
 
@@ -54,12 +57,11 @@ def export_model(ckpt_path: str | Path, fmt: str, output: Path) -> Path:
     spec = input_spec(run.datamodule)
     model = with_preprocessing(run.model, run.datamodule).eval()
     example = example_input(spec)
-    output.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
-        EXPORTERS[fmt](model, example, output)
+        write_atomic(output, lambda f: EXPORTERS[fmt](model, example, f))
         out = model(example)
     info = describe(fmt, output, run, spec, out)
-    description(output).write_text(json.dumps(info, indent=2) + "\n")
+    write_text(description(output), json.dumps(info, indent=2) + "\n")
     return output
 
 
@@ -96,24 +98,24 @@ def _batch_dim():
     return {"x": {0: Dim("batch")}}
 
 
-def to_onnx(model, example, output: Path) -> None:
+def to_onnx(model, example, f: BinaryIO) -> None:
     """``model`` as ONNX (Lightning's ``to_onnx``), with a dynamic batch axis."""
     import contextlib
     import io
 
     # The exporter reports each of its stages on stdout; litlab prints one line instead.
     with contextlib.redirect_stdout(io.StringIO()):
-        model.to_onnx(
-            str(output),
+        program = model.to_onnx(
+            None,  # the program, written below: torch's exporter writes only to a path
             example,
             input_names=["x"],
             output_names=["output"],
             dynamic_shapes=_batch_dim(),
-            external_data=False,  # small models: weights inside the one file
         )
+    f.write(program.model_proto.SerializeToString())  # small models: weights in the one file
 
 
-def to_torchscript(model, example, output: Path) -> None:
+def to_torchscript(model, example, f: BinaryIO) -> None:
     """``model`` traced to TorchScript."""
     import warnings
 
@@ -124,14 +126,14 @@ def to_torchscript(model, example, output: Path) -> None:
         warnings.filterwarnings("ignore", ".*to_torchscript.*deprecated")
         # Traced, not scripted: the preprocessing is plain tensor code.
         script = model.to_torchscript(method="trace", example_inputs=example)
-    torch.jit.save(script, str(output))
+    torch.jit.save(script, f)
 
 
-def to_exported_program(model, example, output: Path) -> None:
+def to_exported_program(model, example, f: BinaryIO) -> None:
     """``model`` as a ``torch.export`` program, with a dynamic batch axis."""
     import torch
 
-    torch.export.save(torch.export.export(model, (example,), dynamic_shapes=_batch_dim()), output)
+    torch.export.save(torch.export.export(model, (example,), dynamic_shapes=_batch_dim()), f)
 
 
 EXPORTERS = {

@@ -109,7 +109,6 @@ def write_csv(path: Path, columns: dict[str, list]) -> None:
     out = csv.writer(text, lineterminator="\n")
     out.writerow(columns)
     out.writerows(zip(*columns.values(), strict=True))
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, text.getvalue())
 
 
@@ -118,7 +117,6 @@ def write_npy(path: Path, columns: dict[str, list]) -> None:
     import numpy as np
 
     table = np.rec.fromarrays([np.asarray(v) for v in columns.values()], names=list(columns))
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, lambda f: np.save(f, table, allow_pickle=False))
 
 
