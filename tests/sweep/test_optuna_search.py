@@ -290,3 +290,28 @@ def test_a_misspelt_key_ends_litlab_sweep_in_one_line(workdir):
         sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
     ))  # fmt: skip
     assert not (workdir / "logs").exists()
+
+
+@pytest.mark.slow
+def test_a_cross_validated_trial_is_the_mean_of_its_folds(workdir):
+    overrides = [
+        "experiment=logistic",
+        "hparams_search=logistic",
+        "hparams_search.n_trials=2",
+        "trainer.max_epochs=2",
+        "logger=csv",
+        "callbacks.figures=null",
+        "data.num_folds=3",
+        *QUIET,
+    ]
+    sweep(overrides)
+    study = study_of(overrides)
+    for trial in study.get_trials(deepcopy=False):
+        assert trial.state.name == "COMPLETE"
+        trial_dir = Path(trial.user_attrs["run_dir"])
+        folds = [final_metrics(trial_dir / f"fold{i}") for i in range(3)]
+        assert [
+            OmegaConf.load(trial_dir / f"fold{i}" / "config.yaml").data.fold for i in range(3)
+        ] == [0, 1, 2]
+        assert trial.value == pytest.approx(sum(f["val/acc"] for f in folds) / 3)
+        assert sorted(trial.intermediate_values) == [0, 1, 2]  # the mean so far, after each fold

@@ -332,12 +332,9 @@ def _group(cfg: DictConfig, name: str) -> list[str]:
 def objective(sweep: Sweep):
     """Optuna's objective: one litlab run per trial, its metric the trial's value."""
     import optuna
-    from optuna_integration import PyTorchLightningPruningCallback
 
-    from litlab.run import fit_and_test
     from litlab.tracking import manifest
     from litlab.tracking.redaction import redact_overrides
-    from litlab.tracking.report import final_metrics
 
     def run_trial(trial: optuna.Trial) -> float:
         if interrupt.requested():
@@ -352,11 +349,11 @@ def objective(sweep: Sweep):
             trial.set_user_attr("overrides", redact_overrides(overrides))
             cfg = compose_config([*overrides, *_group(sweep.cfg, sweep.name)], output_dir=run_dir)
             check_trial_devices(cfg)
-            pruning = PyTorchLightningPruningCallback(trial, monitor=sweep.metric)
-            run = fit_and_test(cfg, callbacks=[pruning, interrupt.lightning_callback()])
+            metrics = _trial_metrics(sweep, trial, cfg, overrides)
         except optuna.TrialPruned as err:
             # The run stopped on the pruner's exception, so it recorded itself as failed.
-            manifest.mark(run_dir, "pruned", str(err))
+            if (run_dir / manifest.FILENAME).is_file():  # a cross-validated trial has none
+                manifest.mark(run_dir, "pruned", str(err))
             raise
         except (KeyboardInterrupt, SystemExit) as err:
             if not interrupt.requested() and not isinstance(err, KeyboardInterrupt):
@@ -371,7 +368,6 @@ def objective(sweep: Sweep):
         except Exception as err:  # recorded on the trial; study.optimize(catch=...) goes on
             trial.set_user_attr("error", first_line(err))
             raise
-        metrics = final_metrics(run.metrics)
         trial.set_user_attr("metrics", {k: v for k, v in metrics.items() if math.isfinite(v)})
         value = metrics.get(sweep.metric)
         if value is None:
@@ -384,6 +380,50 @@ def objective(sweep: Sweep):
         return value  # Optuna records NaN as a failed trial
 
     return run_trial
+
+
+def _trial_metrics(sweep: Sweep, trial, cfg: DictConfig, overrides: list[str]) -> dict:
+    """The final metrics of one trial: of its run, pruned epoch by epoch; or, cross-validated
+    (``data.num_folds`` set, ``data.fold`` not), the mean over its folds."""
+    from optuna_integration import PyTorchLightningPruningCallback
+
+    from litlab.run import fit_and_test
+    from litlab.tracking.report import final_metrics
+
+    run_dir = Path(cfg.paths.output_dir)
+    if cfg.data.get("num_folds") and cfg.data.get("fold") is None:
+        return _cross_validate(sweep, trial, overrides, cfg.data.num_folds, run_dir)
+    pruning = PyTorchLightningPruningCallback(trial, monitor=sweep.metric)
+    run = fit_and_test(cfg, callbacks=[pruning, interrupt.lightning_callback()])
+    return final_metrics(run.metrics)
+
+
+def _cross_validate(sweep: Sweep, trial, overrides: list[str], k: int, run_dir: Path) -> dict:
+    """Each fold of a cross-validated trial (``data.num_folds`` set, ``data.fold`` not) as a run
+    of its own, ``<trial dir>/fold<i>``; the mean of their final metrics. After each fold the
+    mean so far goes to the pruner (step = fold), so a poor point stops before all its folds."""
+    import statistics
+
+    import optuna
+
+    from litlab.run import fit_and_test
+    from litlab.tracking.report import final_metrics
+
+    folds: list[dict[str, float]] = []
+    for i in range(k):
+        group = _group(sweep.cfg, sweep.name)
+        cfg = compose_config(
+            [*overrides, f"data.fold={i}", *group], output_dir=run_dir / f"fold{i}"
+        )
+        folds.append(final_metrics(fit_and_test(cfg, [interrupt.lightning_callback()]).metrics))
+        mean = {
+            m: statistics.fmean(f[m] for f in folds) for m in set.intersection(*map(set, folds))
+        }
+        if sweep.metric in mean:
+            trial.report(mean[sweep.metric], i)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"Trial was pruned after fold {i} of {k}.")
+    return mean
 
 
 class _Enough(Exception):
