@@ -292,6 +292,21 @@ def test_a_misspelt_key_ends_litlab_sweep_in_one_line(workdir):
     assert not (workdir / "logs").exists()
 
 
+@pytest.mark.parametrize(
+    ("setting", "says"),
+    [
+        ("n_trials=abc", "hparams_search.n_trials='abc' is not allowed: an integer >= 1."),
+        ("n_jobs=0", "hparams_search.n_jobs=0 is not allowed: an integer >= 1."),
+        ("outage_limit=-5", "hparams_search.outage_limit=-5 is not allowed: a finite number > 0."),
+    ],
+)
+def test_a_bad_search_setting_is_one_line(setting, says, workdir):
+    with pytest.raises(SystemExit) as stopped:
+        sweep_main([*LINEAR, f"hparams_search.{setting}"])
+    assert stopped.value.code == f"litlab-sweep: error: {says}"
+    assert not (workdir / "logs").exists()
+
+
 @pytest.mark.slow
 def test_a_cross_validated_trial_is_the_mean_of_its_folds(workdir):
     overrides = [

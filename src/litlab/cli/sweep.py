@@ -11,7 +11,7 @@ import os
 import sys
 
 from litlab import LitlabError, __version__
-from litlab.cli.common import user_errors
+from litlab.cli.common import quote_paths, user_errors
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +36,7 @@ def run(argv: list[str]) -> None:
     from litlab.tracking.redaction import redact_text
 
     args = _parser().parse_args(argv)
-    sweep = search.plan(args.overrides)
+    sweep = search.plan(quote_paths(args.overrides))  # paths with spaces, as litlab-train
     if args.wandb:
         from litlab.sweep import wandb_sweep
 

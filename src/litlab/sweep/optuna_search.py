@@ -111,6 +111,7 @@ def plan(overrides: list[str]) -> Sweep:
             "No search space: add hparams_search=<name> (one of configs/hparams_search/), "
             "e.g. litlab-sweep experiment=linear hparams_search=linear."
         )
+    _check_settings(hs)
     with open_dict(cfg):
         hs.params = apply_overrides(hs.get("params"), space_overrides)
     choice = HydraConfig.get().runtime.choices.get("hparams_search") or "sweep"
@@ -127,6 +128,22 @@ def plan(overrides: list[str]) -> Sweep:
         metric=hs.metric,
         direction=_direction(hs.direction),
     )
+
+
+def _check_settings(hs: DictConfig) -> None:
+    """The search's own numbers, refused in one line as a run's are (``config.signatures``)."""
+    from litlab.config.signatures import describe, fits
+    from litlab.config.values import Count, Positive
+
+    for key, hint in {
+        "n_trials": Count,
+        "n_jobs": Count,
+        "heartbeat": Count,
+        "outage_limit": Positive,
+    }.items():
+        value = hs.get(key)
+        if fits(value, hint) is False:
+            raise LitlabError(f"hparams_search.{key}={value!r} is not allowed: {describe(hint)}.")
 
 
 def _storage(sweep: Sweep, heartbeat: int):
