@@ -70,7 +70,7 @@ def wandb_mode() -> str:
 def gpu_count() -> int:
     """``${litlab_gpu_count:}``: the GPUs this process may use, at least 1 (the jobs a parallel
     grid runs at once: configs/hydra/launcher/parallel.yaml)."""
-    from litlab.sweep.devices import visible_gpus
+    from litlab.tracking.provenance import visible_gpus
 
     return max(1, len(visible_gpus()))
 

@@ -12,23 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-ENV = "CUDA_VISIBLE_DEVICES"
+from litlab.tracking.provenance import visible_gpus
 
+__all__ = ["claim_gpu", "visible_gpus", "worker_env"]
 
-def visible_gpus() -> list[str]:
-    """The GPUs this process may use: ``CUDA_VISIBLE_DEVICES``'s list where it is set, else
-    every GPU of the machine (counted through NVML, which leaves CUDA unstarted)."""
-    listed = os.environ.get(ENV)
-    if listed is not None:
-        return [g.strip() for g in listed.split(",") if g.strip()]
-    import torch
-
-    return [str(i) for i in range(torch.cuda.device_count())]
+ENV = "CUDA_VISIBLE_DEVICES"  # torch reads it when CUDA starts
 
 
 def worker_env(worker: int, gpus: list[str]) -> dict[str, str]:

@@ -119,6 +119,17 @@ def hardware(trainer) -> dict:
     }
 
 
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use: ``CUDA_VISIBLE_DEVICES``'s list where it is set, else
+    every GPU of the machine (counted through NVML, which leaves CUDA unstarted)."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [g.strip() for g in listed.split(",") if g.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
 def parameter_counts(model) -> dict:
     """The model's total and trainable parameter counts."""
     params = list(model.parameters())
