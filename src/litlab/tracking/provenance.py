@@ -3,6 +3,7 @@ every installed package's), the host, the hardware and the model's size."""
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -90,7 +91,13 @@ def versions() -> dict:
 def packages() -> dict[str, str]:
     """Every installed distribution and its version, by its normalized name (``torch``,
     ``typing-extensions``): the whole environment, which ``litlab-compare --diff`` compares.
-    Where one is installed twice, the one found first on ``sys.path``: the one imported."""
+    Where one is installed twice, the one found first on ``sys.path``: the one imported.
+    Read once per process (a fifth of a second): a sweep's trials run the code it imported."""
+    return dict(_packages())
+
+
+@functools.cache
+def _packages() -> dict[str, str]:
     from importlib.metadata import distributions
 
     found: dict[str, str] = {}
