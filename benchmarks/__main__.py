@@ -12,6 +12,7 @@ from benchmarks import (
     image_folder,
     overhead,
     startup,
+    sweep_overhead,
     time_to_accuracy,
     whole_run,
 )
@@ -31,7 +32,15 @@ def main() -> None:
         overhead.main(["--tasks", "mnist,mnist-512", *quick])
         whole_run.main(["--repeats", "2", *quick])
         return
-    for bench in (startup, data_pipeline, image_folder, overhead, time_to_accuracy, whole_run):
+    for bench in (
+        startup,
+        data_pipeline,
+        image_folder,
+        overhead,
+        time_to_accuracy,
+        whole_run,
+        sweep_overhead,
+    ):
         bench.main(quick)
 
 

@@ -14,11 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = os.environ.get("LITLAB_DATA_DIR", str(ROOT.parent / "shared" / "data"))
 
 
-def wall(cmd: list[str]) -> dict:
-    """Seconds a command takes, start to exit; wandb offline and quiet, as in the tests."""
+def wall(cmd: list[str], src: str | None = None) -> dict:
+    """Seconds a command takes, start to exit; wandb offline and quiet, as in the tests. ``src``:
+    another checkout's ``src/`` folder, to time its litlab (a baseline) instead of this one's."""
     import subprocess
 
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join([src, str(ROOT)])
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
     return {"s": time.perf_counter() - t0}

@@ -77,3 +77,20 @@ class FirstStep(Callback):
         with open(self.out, "w") as f:
             f.write(repr(time.time()))
         os._exit(0)
+
+
+class FitTestClock(Callback):
+    """Appends, for each ``trainer.fit`` and ``trainer.test`` of the process, one line to ``out``:
+    ``{"stage": "fit"|"test", "start": t, "end": t}`` in wall-clock seconds (microsecond
+    resolution), from the Trainer's ``setup`` hook to its ``teardown``: all of fitting or
+    testing but the Trainer's argument checks. A sweep's trials share the file."""
+
+    def __init__(self, out: str):
+        self.out = out
+
+    def setup(self, trainer, pl_module, stage):
+        self.t0 = time.time()
+
+    def teardown(self, trainer, pl_module, stage):
+        with open(self.out, "a") as f:
+            f.write(json.dumps({"stage": stage, "start": self.t0, "end": time.time()}) + "\n")

@@ -32,6 +32,7 @@ def test_every_benchmark_runs_and_prints_its_table(mnist_root):
         "Trainer overhead",
         "Time to 99% test accuracy",
         "Whole MNIST run",
+        "Sweep overhead per trial",
     ):
         assert f"### {title}" in proc.stdout
     assert "| litlab-train (mnist experiment) |" in proc.stdout

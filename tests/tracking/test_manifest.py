@@ -79,3 +79,21 @@ def test_interrupted_run_is_recorded_as_such(cfg_for, tmp_path):
     finally:
         signal.signal(signal.SIGINT, handler)  # Lightning ignores further Ctrl+C
     assert manifest(tmp_path / "run")["status"] == "interrupted"
+
+
+def test_packages_are_what_importlib_metadata_reads_and_each_call_gets_its_own_copy():
+    """``provenance.packages`` parses only the metadata headers and reads them once per process:
+    the same names and versions as ``importlib.metadata`` reading every file in full."""
+    import re
+    from importlib.metadata import distributions
+
+    from litlab.tracking import provenance
+
+    expected: dict[str, str] = {}
+    for dist in distributions():
+        if dist.metadata["Name"]:
+            expected.setdefault(re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower(), dist.version)
+    first = provenance.packages()
+    assert first == dict(sorted(expected.items()))
+    first["torch"] = "changed by a caller"
+    assert provenance.packages() == dict(sorted(expected.items()))

@@ -7,6 +7,7 @@ pointing at the same database share the work.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -499,6 +500,15 @@ class _QuietTrialErrors(logging.Filter):
 logging.getLogger("optuna.study._optimize").addFilter(_QuietTrialErrors())
 
 
+def _collect_garbage(study, trial) -> None:
+    """After each trial, what it left in reference cycles (its model, trainer, data) is freed;
+    what survives is frozen (``gc.freeze``), so the next trial's collection walks only what that
+    trial created. Optuna's ``gc_after_trial`` walks every object of torch, Lightning and wandb
+    each time: about half a second per trial on a 2-core machine."""
+    gc.collect()
+    gc.freeze()
+
+
 def optimize(sweep: Sweep, study) -> None:
     """Run trials until the study holds n_trials of them (this process's share)."""
     study.ask = _count_then_ask(sweep, study)
@@ -506,7 +516,7 @@ def optimize(sweep: Sweep, study) -> None:
         study.optimize(
             objective(sweep),
             catch=(Exception,),  # a crashed trial is marked FAIL; the next one starts
-            gc_after_trial=True,
+            callbacks=[_collect_garbage],
         )
     except _Enough:
         log.info("study %s holds its %s trials", sweep.name, sweep.cfg.hparams_search.n_trials)
