@@ -13,11 +13,10 @@ from litlab import LitlabError
 
 def predict(cfg: DictConfig) -> Path:
     """Predict ``cfg.input`` (default: the test split) and write the rows to ``cfg.output``."""
-    from hydra.utils import instantiate
-
     from litlab.inference.inputs import input_spec, read_input, test_split
     from litlab.inference.loading import load_run
     from litlab.inference.writer import WRITERS, PredictData, PredictionWriter
+    from litlab.run.build import build  # trusted, as a run builds it (Hydra 1.4 asks)
 
     output = Path(cfg.output).expanduser()
     if output.suffix.lower() not in WRITERS:
@@ -29,8 +28,8 @@ def predict(cfg: DictConfig) -> Path:
     )
     label = "label" if spec.get("class_names") else "target"
     writer = PredictionWriter(output, inputs.ids, inputs.labels, label)
-    trainer = instantiate(
-        cfg.trainer, logger=False, callbacks=[writer], enable_checkpointing=False, _convert_="all"
+    trainer = build(
+        cfg.trainer, "trainer", logger=False, callbacks=[writer], enable_checkpointing=False
     )
     data = PredictData(inputs.x, run.datamodule, cfg.batch_size)
     with warnings.catch_warnings():

@@ -15,13 +15,13 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from hydra.utils import instantiate
 from lightning.pytorch.tuner import Tuner
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import OmegaConf
 
 from litlab import LitlabError
 from litlab.config.values import Count, Positive
+from litlab.run.build import build
 from litlab.run.checkpoints import SaveRunConfig
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ def tune(plan: Plan, manifest: Manifest) -> None:
     saved = [cb for cb in plan.trainer.callbacks if isinstance(cb, SaveRunConfig)]
     for name, finder in cfg.tune.items():
         with _steps_only(plan.trainer):
-            key, value = instantiate(finder)(tuner, plan)
+            key, value = build(finder, f"tune.{name}")(tuner, plan)
         tuned[key] = {"config": OmegaConf.select(cfg, key), "found": value}
         OmegaConf.update(cfg, key, value)
         for config in (plan.config, *(c.config for c in saved), *(c.source for c in saved)):
