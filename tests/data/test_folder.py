@@ -122,16 +122,6 @@ def test_a_transform_that_does_not_take_a_key_is_refused_like_any_target(images,
         check_config(cfg)
 
 
-@pytest.mark.parametrize(
-    "key", ["val_fraction=1.0", "val_fraction=0", "test_fraction=-0.1", "num_workers=-1"]
-)
-def test_a_split_fraction_outside_0_1_or_a_bad_loader_setting_is_one_line(key, images, cfg_for):
-    cfg = cfg_for("experiment=mnist_folder", f"data.data_dir={images}", f"data.{key}")
-    with pytest.raises(LitlabError, match=f"data.{key.split('=')[0]}") as err:
-        check_config(cfg)
-    assert "\n" not in str(err.value)
-
-
 def bad_data(root: Path, case: str) -> tuple[Path, str]:
     """A small folder with one fault; the path the message must name, and its words."""
     write_folders(root, (("train", 3),))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from litlab import LitlabError
+from litlab.config import check_config
 from litlab.data import (
     ArrayDataModule,
     BlobsDataModule,
@@ -23,8 +24,11 @@ from litlab.data.arrays import MappedArrays
 from litlab.data.folder import ImageFiles
 from litlab.run.fit import plan
 from tests.conftest import final_metrics, run_cli
+from tests.data.test_arrays import TINY as ARRAYS
 from tests.data.test_arrays import write_line
+from tests.data.test_folder import TINY as FOLDER
 from tests.data.test_folder import write_folders
+from tests.data.test_table import TINY as TABLE
 from tests.data.test_table import line_rows, write_csv
 from tests.sweep.conftest import QUIET, read_csv
 
@@ -109,6 +113,18 @@ def test_a_bad_fold_is_one_line(cfg_for):
         plan(cfg_for("experiment=logistic", "data.fold=3", "data.num_folds=3"))
     with pytest.raises(LitlabError, match=r"data.fold=1 and data.num_folds=None: give both"):
         plan(cfg_for("experiment=logistic", "data.fold=1"))
+
+
+BAD = ["val_fraction=1.0", "val_fraction=0", "test_fraction=-0.1", "test_fraction=0"]
+
+
+@pytest.mark.parametrize("option", [ARRAYS, TABLE, FOLDER], ids=["arrays", "table", "folder"])
+@pytest.mark.parametrize("key", [*BAD, "num_workers=-1"])
+def test_a_split_fraction_outside_0_1_or_a_bad_loader_setting_is_one_line(option, key, cfg_for):
+    cfg = cfg_for(*option, f"data.{key}")  # checked before any file is read
+    with pytest.raises(LitlabError, match=f"data.{key.split('=')[0]}") as err:
+        check_config(cfg)
+    assert "\n" not in str(err.value)
 
 
 def test_a_val_split_of_its_own_is_refused_with_folds(files):
