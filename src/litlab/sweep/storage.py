@@ -167,9 +167,11 @@ def lost(err: BaseException) -> bool:
     than that something asked of it was wrong: SQLAlchemy's ``OperationalError`` and
     ``InterfaceError`` (the DB-API's errors "not necessarily under the control of the
     programmer"), which Optuna's RDBStorage wraps in ``StorageInternalError``."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
 
-    return isinstance(_unwrap(err), OperationalError | InterfaceError)
+    # PendingRollbackError: a commit whose connection the server closed mid-transaction (its
+    # OperationalError, e.g. AdminShutdown, is the context); Optuna's session rolls it back.
+    return isinstance(_unwrap(err), OperationalError | InterfaceError | PendingRollbackError)
 
 
 def _unwrap(err: BaseException) -> BaseException | None:
