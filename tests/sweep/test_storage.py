@@ -117,3 +117,17 @@ def test_no_trial_is_judged_dead_before_this_worker_saw_the_database_up_a_grace_
     study.patient.patience.up_since -= 2  # two heartbeat intervals later, still silent: dead
     optuna.storages.fail_stale_trials(study)
     assert study.get_trials()[0].state.name == "FAIL"
+
+
+def test_an_outage_waited_out_by_the_trials_lock_delays_judging_trials_too(study):
+    # The worker's storage made no call during the outage: only its trials lock waited it out
+    # (the same Patience, storage.patience_for). Other workers' heartbeats are old, not dead.
+    trial = study.ask()
+    study.patient.record_heartbeat(trial._trial_id)
+    with closing(sqlite3.connect(study.db)) as db, db:
+        db.execute("UPDATE trial_heartbeats SET heartbeat = datetime('now', '-10 seconds')")
+    study.patient.patience.up_since -= 60  # the database had answered this worker for long
+    call, _ = outage(times=2)
+    storage.patience_for(study.patient.url, 0.3).call(call, "the lock, once it is back")
+    optuna.storages.fail_stale_trials(study)
+    assert study.get_trials()[0].state.name == "RUNNING"

@@ -5,6 +5,7 @@ that ride out the database going away for a while (restarted, or stopped).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import random
@@ -104,8 +105,8 @@ def lock(url: str, name: str, lock_dir: Path, patience: float | None = None) -> 
     lock does that for whoever comes first. ``trials``: counting the study's trials and adding
     one, so that n_trials workers never start more than n_trials.
 
-    PostgreSQL: a session advisory lock, taken once the server is back when ``patience`` (seconds)
-    is given; SQLite: a file lock next to the database; other databases: none (``retry_races``
+    PostgreSQL: a session advisory lock, taken once the server is back when ``patience`` (seconds,
+    the outage limit) is given, waiting through the process's one ``patience_for`` the database; SQLite: a file lock next to the database; other databases: none (``retry_races``
     covers the schema, and a trial or two may run over).
     """
     if url.startswith("postgresql"):
@@ -143,7 +144,7 @@ def _advisory_lock(url: str, name: str, patience: float | None) -> Iterator[None
         return conn
 
     try:
-        conn = Patience(url, patience).call(take) if patience is not None else take()
+        conn = patience_for(url, patience).call(take) if patience is not None else take()
         try:
             yield
         finally:
@@ -271,6 +272,14 @@ PATIENT_METHODS = (
 )  # fmt: skip
 
 
+@functools.cache
+def patience_for(url: str, limit: float) -> Patience:
+    """The process's one ``Patience`` for the database at ``url``. The storage, its heartbeat
+    thread and the trials lock must see one outage: a worker whose lock waited out a restart that
+    its storage never saw would judge every other worker's trial dead (old heartbeats) at once."""
+    return Patience(url, limit)
+
+
 class PatientStorage(RDBStorage):
     """Optuna's RDBStorage for workers that ride out a database outage of up to
     ``outage_limit`` seconds (``Patience``), with pooled connections pinged before use
@@ -285,7 +294,7 @@ class PatientStorage(RDBStorage):
     """
 
     def __init__(self, url: str, *, outage_limit: float, engine_kwargs: dict | None = None, **kw):
-        self.patience = Patience(url, outage_limit)
+        self.patience = patience_for(url, outage_limit)
         super().__init__(url, engine_kwargs={"pool_pre_ping": True, **(engine_kwargs or {})}, **kw)
 
     def record_heartbeat(self, trial_id: int) -> None:
