@@ -63,4 +63,6 @@ def _main(cfg: DictConfig) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    from litlab.cli.scripts import eval
+
+    eval()

@@ -60,4 +60,6 @@ def _main(cfg: DictConfig) -> Path | None:
 
 
 if __name__ == "__main__":
-    main()
+    from litlab.cli.scripts import export
+
+    export()

@@ -61,4 +61,6 @@ def _main(cfg: DictConfig) -> Path | None:
 
 
 if __name__ == "__main__":
-    main()
+    from litlab.cli.scripts import predict
+
+    predict()

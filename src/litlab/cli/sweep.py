@@ -91,4 +91,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from litlab.cli.scripts import sweep
+
+    sweep()

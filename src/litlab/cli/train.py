@@ -66,4 +66,6 @@ def _main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    from litlab.cli.scripts import train
+
+    train()

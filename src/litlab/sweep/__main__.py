@@ -1,5 +1,5 @@
 """``python -m litlab.sweep``: the same as ``litlab-sweep``."""
 
-from litlab.cli.sweep import main
+from litlab.cli.scripts import sweep
 
-main()
+sweep()

@@ -105,8 +105,9 @@ def lock(url: str, name: str, lock_dir: Path, patience: float | None = None) -> 
     lock does that for whoever comes first. ``trials``: counting the study's trials and adding
     one, so that n_trials workers never start more than n_trials.
 
-    PostgreSQL: a session advisory lock, taken once the server is back when ``patience`` (seconds,
-    the outage limit) is given, waiting through the process's one ``patience_for`` the database; SQLite: a file lock next to the database; other databases: none (``retry_races``
+    PostgreSQL: a session advisory lock, taken once the server is back when ``patience`` (the
+    outage limit, seconds) is given, waiting through the process's one ``patience_for`` the
+    database; SQLite: a file lock next to the database; other databases: none (``retry_races``
     covers the schema, and a trial or two may run over).
     """
     if url.startswith("postgresql"):
