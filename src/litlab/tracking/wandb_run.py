@@ -13,6 +13,11 @@ from urllib.parse import urlparse
 from lightning.pytorch.utilities import rank_zero_only
 
 _OFFLINE = ("offline", "dryrun")
+# How often wandb's service writes what a run logged to its .wandb file. wandb's default, 15 s,
+# loses it all when the run's process is killed right after training: the service quits a few
+# seconds later without writing the rest. Every 0.1 s (a small write), what a run logs is on disk
+# a tenth of a second later (tests/tracking/test_wandb_killed.py; a private setting).
+FLUSH_S = 0.1
 
 
 def _base_url() -> str:
@@ -90,7 +95,7 @@ def init_kwargs(node: dict, previous: dict | None) -> dict:
         kwargs["id"] = (previous or {}).get("id") or _new_run_id()
     # wandb's own metadata holds sys.argv, secrets typed on the command line included (and the
     # git remote, which may carry a token); litlab records the redacted overrides instead.
-    settings: dict[str, Any] = {"x_disable_meta": True}
+    settings: dict[str, Any] = {"x_disable_meta": True, "x_transaction_log_flush_interval": FLUSH_S}
     if is_offline(node.get("mode")):
         settings["silent"] = True
     kwargs["settings"] = {**settings, **(node.get("settings") or {})}
