@@ -106,3 +106,26 @@ def test_offline_without_a_key_or_without_a_server(tmp_path, monkeypatch):
     with socket.create_server(("127.0.0.1", 0)) as server:
         monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
         assert wandb_run.wandb_mode() == "online"
+
+
+def test_wandb_starts_in_the_background_and_leaves_its_failures_to_init(monkeypatch):
+    import threading
+
+    import wandb
+
+    seen = []
+
+    def failing_setup(*args, **kwargs):
+        seen.append(threading.current_thread().name)
+        raise wandb.errors.UsageError("cannot start the service")
+
+    monkeypatch.setattr(wandb, "setup", failing_setup)
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_value))
+    csv = {"_target_": "lightning.pytorch.loggers.CSVLogger"}
+    assert wandb_run.start_early({"csv": csv, "wandb": None}) is None
+    thread = wandb_run.start_early(
+        {"csv": csv, "wandb": {"_target_": "lightning.pytorch.loggers.WandbLogger"}}
+    )
+    thread.join()
+    # Called off the main thread, and its error kept for wandb.init to meet and report.
+    assert seen == ["litlab-wandb-start"]

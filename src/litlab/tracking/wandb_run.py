@@ -102,6 +102,36 @@ def init_kwargs(node: dict, previous: dict | None) -> dict:
     return kwargs
 
 
+def start_early(logger_cfg: dict | None) -> threading.Thread | None:
+    """Import wandb and start its service in a background thread when ``logger_cfg`` has a
+    wandb logger, so that ``wandb.init`` finds both ready: they take about a second, and the run
+    builds its data, model and trainer meanwhile. Returns the thread (None: nothing to start).
+
+    Only imports and ``wandb.setup()`` happen there: ``wandb.init`` and every record stay on the
+    main thread (``wandb.log`` is not thread-safe, wandb/wandb#1824). An import the main thread
+    meets half done waits for it (Python's import lock), and ``wandb.setup()``, the thread's last
+    step, holds wandb's own lock, which ``wandb.init`` takes too: an init that comes first waits
+    for the service being started rather than starting another, never longer than starting it
+    would take, and finds the thread done. A failure here is left to ``wandb.init``, which meets
+    it again and reports it as it always did. Rank 0 only: the others never start wandb.
+    """
+    if rank_zero_only.rank != 0 or not any(n and is_wandb(n) for n in (logger_cfg or {}).values()):
+        return None
+    thread = threading.Thread(target=_start_wandb, name="litlab-wandb-start", daemon=True)
+    thread.start()
+    return thread
+
+
+def _start_wandb() -> None:
+    try:
+        import wandb
+        import wandb.sdk.launch.inputs.internal  # noqa: F401  (every wandb.init imports it)
+
+        wandb.setup()
+    except BaseException:  # wandb.init meets it again on the main thread, and reports it there
+        pass
+
+
 def is_wandb(node) -> bool:
     """Whether a ``logger.<key>`` config node is Lightning's ``WandbLogger``."""
     return node.get("_target_") == "lightning.pytorch.loggers.WandbLogger"
