@@ -3,6 +3,7 @@
 import json
 import socket
 
+import lightning
 import pytest
 
 from litlab.config import compose_config
@@ -40,6 +41,9 @@ def test_default_logger_is_an_offline_wandb_run(tmp_path, mnist_root):
     assert info["hardware"]["accelerator"] == "cpu" and info["hardware"]["precision"] == "32-true"
     assert {"python", "torch", "lightning", "litlab"} <= set(info["versions"])
     assert set(info["git"]) == {"commit", "dirty"}
+    # The installed packages as wandb's requirements.txt (litlab writes it: wandb's own is off).
+    requirements = (offline.dir / "files" / "requirements.txt").read_text().splitlines()
+    assert f"lightning=={lightning.__version__}" in requirements and len(requirements) > 20
     # The final metrics, the same as the manifest's, and metrics per epoch in the history.
     metrics = final_metrics(run_dir)
     assert offline.summary["test/acc"] == pytest.approx(metrics["test/acc"])

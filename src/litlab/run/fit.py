@@ -160,7 +160,8 @@ def _start(planned: Plan, manifest: Manifest) -> None:
     for lg in trainer.loggers:
         lg.log_hyperparams(planned.config)
     told = ("overrides", "git", "versions", "hardware", "parameters")
-    wandb_run.log_run_info(trainer.loggers, {k: planned.provenance[k] for k in told})
+    story = {k: planned.provenance[k] for k in told}
+    wandb_run.log_run_info(trainer.loggers, story, planned.provenance["packages"])
 
 
 def _fit_summary(model: L.LightningModule, trainer: L.Trainer) -> dict[str, float]:

@@ -95,7 +95,14 @@ def init_kwargs(node: dict, previous: dict | None) -> dict:
         kwargs["id"] = (previous or {}).get("id") or _new_run_id()
     # wandb's own metadata holds sys.argv, secrets typed on the command line included (and the
     # git remote, which may carry a token); litlab records the redacted overrides instead.
-    settings: dict[str, Any] = {"x_disable_meta": True, "x_transaction_log_flush_interval": FLUSH_S}
+    # wandb lists the installed packages (requirements.txt) by reading every one's metadata at
+    # each wandb.init: 0.1-0.25 s of every sweep trial. litlab has read them once per process
+    # (provenance.packages), and log_run_info writes the same file from that.
+    settings: dict[str, Any] = {
+        "x_disable_meta": True,
+        "x_transaction_log_flush_interval": FLUSH_S,
+        "x_save_requirements": False,
+    }
     if is_offline(node.get("mode")):
         settings["silent"] = True
     kwargs["settings"] = {**settings, **(node.get("settings") or {})}
@@ -162,12 +169,17 @@ def wandb_loggers(loggers) -> list:
     return [lg for lg in loggers if isinstance(lg, WandbLogger)]
 
 
-def log_run_info(loggers, info: dict) -> None:
-    """The run's story (git, versions, hardware, overrides) next to its config in wandb."""
+def log_run_info(loggers, info: dict, packages: dict[str, str]) -> None:
+    """The run's story (git, versions, hardware, overrides) next to its config in wandb, and the
+    installed ``packages`` as its requirements.txt (where wandb keeps its own list)."""
     if rank_zero_only.rank != 0:
         return
     for lg in wandb_loggers(loggers):
-        lg.experiment.config.update({"litlab": info}, allow_val_change=True)
+        run = lg.experiment
+        run.config.update({"litlab": info}, allow_val_change=True)
+        path = Path(run.dir) / "requirements.txt"
+        path.write_text("".join(f"{name}=={version}\n" for name, version in packages.items()))
+        run.save(str(path), base_path=run.dir, policy="now")
 
 
 def finish(loggers, metrics: dict[str, float], failed: bool) -> dict | None:
