@@ -87,22 +87,20 @@ def _new_run_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-def init_kwargs(node: dict, previous: dict | None) -> dict:
+def init_kwargs(node: dict, previous: dict | None, packages_listed: bool = False) -> dict:
     """What ``WandbLogger`` gets on top of its config: the run id (the previous one when this run
-    resumes another), and wandb's own console chatter off when offline (litlab prints one line)."""
+    resumes another), and wandb's own console chatter off when offline (litlab prints one line).
+    ``packages_listed``: ``log_run_info`` will write the run's requirements.txt."""
     kwargs: dict[str, Any] = {}
     if not (node.get("id") or node.get("version")):
         kwargs["id"] = (previous or {}).get("id") or _new_run_id()
     # wandb's own metadata holds sys.argv, secrets typed on the command line included (and the
     # git remote, which may carry a token); litlab records the redacted overrides instead.
-    # wandb lists the installed packages (requirements.txt) by reading every one's metadata at
-    # each wandb.init: 0.1-0.25 s of every sweep trial. litlab has read them once per process
-    # (provenance.packages), and log_run_info writes the same file from that.
-    settings: dict[str, Any] = {
-        "x_disable_meta": True,
-        "x_transaction_log_flush_interval": FLUSH_S,
-        "x_save_requirements": False,
-    }
+    settings: dict[str, Any] = {"x_disable_meta": True, "x_transaction_log_flush_interval": FLUSH_S}
+    if packages_listed:
+        # wandb would list the installed packages itself, reading every one's metadata at each
+        # wandb.init: 0.1-0.25 s of every sweep trial. litlab reads them once per process.
+        settings["x_save_requirements"] = False
     if is_offline(node.get("mode")):
         settings["silent"] = True
     kwargs["settings"] = {**settings, **(node.get("settings") or {})}
@@ -171,7 +169,8 @@ def wandb_loggers(loggers) -> list:
 
 def log_run_info(loggers, info: dict, packages: dict[str, str]) -> None:
     """The run's story (git, versions, hardware, overrides) next to its config in wandb, and the
-    installed ``packages`` as its requirements.txt (where wandb keeps its own list)."""
+    installed ``packages`` as its requirements.txt (where wandb keeps its own list), for loggers
+    built with ``init_kwargs(..., packages_listed=True)``."""
     if rank_zero_only.rank != 0:
         return
     for lg in wandb_loggers(loggers):
