@@ -133,3 +133,11 @@ def test_wandb_starts_in_the_background_and_leaves_its_failures_to_init(monkeypa
     thread.join()
     # Called off the main thread, and its error kept for wandb.init to meet and report.
     assert seen == ["litlab-wandb-start"]
+
+
+def test_disabled_wandb_runs_without_a_wandb_folder(cfg_for, tmp_path):
+    run = fit_and_test(
+        cfg_for("experiment=linear", "trainer.max_epochs=1", "logger.wandb.mode=disabled")
+    )
+    assert run.metrics and manifest(tmp_path / "run")["status"] == "finished"
+    assert not (tmp_path / "run" / "wandb").exists()

@@ -176,6 +176,8 @@ def log_run_info(loggers, info: dict, packages: dict[str, str]) -> None:
     for lg in wandb_loggers(loggers):
         run = lg.experiment
         run.config.update({"litlab": info}, allow_val_change=True)
+        if run.disabled:  # mode=disabled: a stand-in run, with no folder
+            continue
         path = Path(run.dir) / "requirements.txt"
         path.write_text("".join(f"{name}=={version}\n" for name, version in packages.items()))
         run.save(str(path), base_path=run.dir, policy="now")
