@@ -3,6 +3,7 @@
 import json
 import socket
 
+import lightning
 import pytest
 
 from litlab.config import compose_config
@@ -40,6 +41,9 @@ def test_default_logger_is_an_offline_wandb_run(tmp_path, mnist_root):
     assert info["hardware"]["accelerator"] == "cpu" and info["hardware"]["precision"] == "32-true"
     assert {"python", "torch", "lightning", "litlab"} <= set(info["versions"])
     assert set(info["git"]) == {"commit", "dirty"}
+    # The installed packages as wandb's requirements.txt (litlab writes it: wandb's own is off).
+    requirements = (offline.dir / "files" / "requirements.txt").read_text().splitlines()
+    assert f"lightning=={lightning.__version__}" in requirements and len(requirements) > 20
     # The final metrics, the same as the manifest's, and metrics per epoch in the history.
     metrics = final_metrics(run_dir)
     assert offline.summary["test/acc"] == pytest.approx(metrics["test/acc"])
@@ -106,3 +110,34 @@ def test_offline_without_a_key_or_without_a_server(tmp_path, monkeypatch):
     with socket.create_server(("127.0.0.1", 0)) as server:
         monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
         assert wandb_run.wandb_mode() == "online"
+
+
+def test_wandb_starts_in_the_background_and_leaves_its_failures_to_init(monkeypatch):
+    import threading
+
+    import wandb
+
+    seen = []
+
+    def failing_setup(*args, **kwargs):
+        seen.append(threading.current_thread().name)
+        raise wandb.errors.UsageError("cannot start the service")
+
+    monkeypatch.setattr(wandb, "setup", failing_setup)
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_value))
+    csv = {"_target_": "lightning.pytorch.loggers.CSVLogger"}
+    assert wandb_run.start_early({"csv": csv, "wandb": None}) is None
+    thread = wandb_run.start_early(
+        {"csv": csv, "wandb": {"_target_": "lightning.pytorch.loggers.WandbLogger"}}
+    )
+    thread.join()
+    # Called off the main thread, and its error kept for wandb.init to meet and report.
+    assert seen == ["litlab-wandb-start"]
+
+
+def test_disabled_wandb_runs_without_a_wandb_folder(cfg_for, tmp_path):
+    run = fit_and_test(
+        cfg_for("experiment=linear", "trainer.max_epochs=1", "logger.wandb.mode=disabled")
+    )
+    assert run.metrics and manifest(tmp_path / "run")["status"] == "finished"
+    assert not (tmp_path / "run" / "wandb").exists()

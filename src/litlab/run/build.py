@@ -121,19 +121,28 @@ def build_all(
     callbacks.append(SaveRunConfig(plain, source))
     callbacks.extend(extra_callbacks)
     loggers = [
-        build_logger(k, c, plain, previous_wandb) for k, c in (cfg.get("logger") or {}).items() if c
+        build_logger(k, c, plain, previous_wandb, packages_listed=True)
+        for k, c in (cfg.get("logger") or {}).items()
+        if c
     ]
     trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     return datamodule, model, trainer
 
 
 def build_logger(
-    key: str, node: DictConfig, plain: dict, previous_wandb: dict | None, **wandb_kwargs
+    key: str,
+    node: DictConfig,
+    plain: dict,
+    previous_wandb: dict | None,
+    packages_listed: bool = False,
+    **wandb_kwargs,
 ):
-    """``logger.<key>``; a wandb one gets its run id (``previous_wandb``'s when resuming)."""
+    """``logger.<key>``; a wandb one gets its run id (``previous_wandb``'s when resuming), and
+    ``packages_listed`` says its run's requirements.txt is litlab's to write (``init_kwargs``)."""
     if not wandb_run.is_wandb(node):
         return build(node, f"logger.{key}")
-    extra = {**wandb_run.init_kwargs(plain["logger"][key], previous_wandb), **wandb_kwargs}
+    node_cfg = plain["logger"][key]
+    extra = {**wandb_run.init_kwargs(node_cfg, previous_wandb, packages_listed), **wandb_kwargs}
     return wandb_run.quiet(build(node, f"logger.{key}", **extra))
 
 

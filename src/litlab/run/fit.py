@@ -117,6 +117,7 @@ def plan(cfg: DictConfig, callbacks: Sequence = ()) -> Plan:
         check_config(cfg)
         previous = read_manifest(cfg.paths.output_dir)
     config = redaction.redact(to_plain(cfg))
+    wandb_run.start_early(config.get("logger"))  # while data, model and trainer are built
     source = redaction.redact(OmegaConf.to_container(cfg, resolve=False))
     # Before anything is built: the model's initial weights come from the seed too.
     L.seed_everything(seed_for_numpy(cfg.seed), workers=True, verbose=False)
@@ -159,7 +160,8 @@ def _start(planned: Plan, manifest: Manifest) -> None:
     for lg in trainer.loggers:
         lg.log_hyperparams(planned.config)
     told = ("overrides", "git", "versions", "hardware", "parameters")
-    wandb_run.log_run_info(trainer.loggers, {k: planned.provenance[k] for k in told})
+    story = {k: planned.provenance[k] for k in told}
+    wandb_run.log_run_info(trainer.loggers, story, planned.provenance["packages"])
 
 
 def _fit_summary(model: L.LightningModule, trainer: L.Trainer) -> dict[str, float]:

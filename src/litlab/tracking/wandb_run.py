@@ -13,6 +13,11 @@ from urllib.parse import urlparse
 from lightning.pytorch.utilities import rank_zero_only
 
 _OFFLINE = ("offline", "dryrun")
+# How often wandb's service writes what a run logged to its .wandb file. wandb's default, 15 s,
+# loses it all when the run's process is killed right after training: the service quits a few
+# seconds later without writing the rest. Every 0.1 s (a small write), what a run logs is on disk
+# a tenth of a second later (tests/tracking/test_wandb_killed.py; a private setting).
+FLUSH_S = 0.1
 
 
 def _base_url() -> str:
@@ -82,19 +87,54 @@ def _new_run_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-def init_kwargs(node: dict, previous: dict | None) -> dict:
+def init_kwargs(node: dict, previous: dict | None, packages_listed: bool = False) -> dict:
     """What ``WandbLogger`` gets on top of its config: the run id (the previous one when this run
-    resumes another), and wandb's own console chatter off when offline (litlab prints one line)."""
+    resumes another), and wandb's own console chatter off when offline (litlab prints one line).
+    ``packages_listed``: ``log_run_info`` will write the run's requirements.txt."""
     kwargs: dict[str, Any] = {}
     if not (node.get("id") or node.get("version")):
         kwargs["id"] = (previous or {}).get("id") or _new_run_id()
     # wandb's own metadata holds sys.argv, secrets typed on the command line included (and the
     # git remote, which may carry a token); litlab records the redacted overrides instead.
-    settings: dict[str, Any] = {"x_disable_meta": True}
+    settings: dict[str, Any] = {"x_disable_meta": True, "x_transaction_log_flush_interval": FLUSH_S}
+    if packages_listed:
+        # wandb would list the installed packages itself, reading every one's metadata at each
+        # wandb.init: 0.1-0.25 s of every sweep trial. litlab reads them once per process.
+        settings["x_save_requirements"] = False
     if is_offline(node.get("mode")):
         settings["silent"] = True
     kwargs["settings"] = {**settings, **(node.get("settings") or {})}
     return kwargs
+
+
+def start_early(logger_cfg: dict | None) -> threading.Thread | None:
+    """Import wandb and start its service in a background thread when ``logger_cfg`` has a
+    wandb logger, so that ``wandb.init`` finds both ready: they take about a second, and the run
+    builds its data, model and trainer meanwhile. Returns the thread (None: nothing to start).
+
+    Only imports and ``wandb.setup()`` happen there: ``wandb.init`` and every record stay on the
+    main thread (``wandb.log`` is not thread-safe, wandb/wandb#1824). An import the main thread
+    meets half done waits for it (Python's import lock), and ``wandb.setup()``, the thread's last
+    step, holds wandb's own lock, which ``wandb.init`` takes too: an init that comes first waits
+    for the service being started rather than starting another, never longer than starting it
+    would take, and finds the thread done. A failure here is left to ``wandb.init``, which meets
+    it again and reports it as it always did. Rank 0 only: the others never start wandb.
+    """
+    if rank_zero_only.rank != 0 or not any(n and is_wandb(n) for n in (logger_cfg or {}).values()):
+        return None
+    thread = threading.Thread(target=_start_wandb, name="litlab-wandb-start", daemon=True)
+    thread.start()
+    return thread
+
+
+def _start_wandb() -> None:
+    try:
+        import wandb
+        import wandb.sdk.launch.inputs.internal  # noqa: F401  (every wandb.init imports it)
+
+        wandb.setup()
+    except BaseException:  # wandb.init meets it again on the main thread, and reports it there
+        pass
 
 
 def is_wandb(node) -> bool:
@@ -127,12 +167,20 @@ def wandb_loggers(loggers) -> list:
     return [lg for lg in loggers if isinstance(lg, WandbLogger)]
 
 
-def log_run_info(loggers, info: dict) -> None:
-    """The run's story (git, versions, hardware, overrides) next to its config in wandb."""
+def log_run_info(loggers, info: dict, packages: dict[str, str]) -> None:
+    """The run's story (git, versions, hardware, overrides) next to its config in wandb, and the
+    installed ``packages`` as its requirements.txt (where wandb keeps its own list), for loggers
+    built with ``init_kwargs(..., packages_listed=True)``."""
     if rank_zero_only.rank != 0:
         return
     for lg in wandb_loggers(loggers):
-        lg.experiment.config.update({"litlab": info}, allow_val_change=True)
+        run = lg.experiment
+        run.config.update({"litlab": info}, allow_val_change=True)
+        if run.disabled:  # mode=disabled: a stand-in run, with no folder
+            continue
+        path = Path(run.dir) / "requirements.txt"
+        path.write_text("".join(f"{name}=={version}\n" for name, version in packages.items()))
+        run.save(str(path), base_path=run.dir, policy="now")
 
 
 def finish(loggers, metrics: dict[str, float], failed: bool) -> dict | None:
