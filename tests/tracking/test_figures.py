@@ -29,3 +29,22 @@ def test_each_experiment_saves_its_pictures(cfg_for, tmp_path, experiment):
 def test_pictures_can_be_switched_off(cfg_for, tmp_path):
     fit_and_test(cfg_for("experiment=linear", "logger=none", "callbacks.figures=null"))
     assert not (tmp_path / "run" / "figures").exists()
+
+
+def test_a_picture_is_drawn_once_with_the_pixels_savefig_gives(tmp_path):
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from litlab.tracking import plots
+
+    matrix = torch.tensor([[950, 3, 0], [7, 1020, 12], [0, 5, 990]])
+    images = torch.rand(9, 1, 12, 12)
+    for make in (
+        lambda: plots.confusion_matrix(matrix, "test accuracy 99%"),
+        lambda: plots.image_grid(images, torch.arange(9), torch.zeros(9), "t"),
+    ):
+        make().savefig(tmp_path / "saved.png", dpi=80)
+        plots.write_png(plots.render(make(), dpi=80), tmp_path / "drawn.png")
+        saved, drawn = (np.asarray(Image.open(tmp_path / n)) for n in ("saved.png", "drawn.png"))
+        assert saved.shape == drawn.shape and (saved == drawn).all()

@@ -27,19 +27,21 @@ class Figures(Callback):
     def on_test_end(self, trainer, pl_module) -> None:
         if trainer.datamodule is None:
             return
+        from litlab.tracking.plots import render, write_png
+
         self.dirpath.mkdir(parents=True, exist_ok=True)
         for name, fig in pl_module.figures(trainer.datamodule).items():
             path = self.dirpath / f"{name}.png"
-            fig.savefig(path, dpi=self.dpi)
+            rgba = render(fig, self.dpi)  # drawn once, for the file and every logger
+            write_png(rgba, path)
             self.saved.append(path)
-            self._log(trainer, name, fig, path)
+            self._log(trainer, name, rgba, path)
 
-    def _log(self, trainer, name: str, fig, path: Path) -> None:
+    def _log(self, trainer, name: str, rgba, path: Path) -> None:
         step = trainer.global_step
         for lg in trainer.loggers:
             if isinstance(lg, WandbLogger):
                 lg.log_image(f"figures/{name}", [str(path)], step=step)
             elif isinstance(lg, TensorBoardLogger):
-                from litlab.tracking.plots import to_rgb
-
-                lg.experiment.add_image(f"figures/{name}", to_rgb(fig), step, dataformats="HWC")
+                rgb = rgba[..., :3]
+                lg.experiment.add_image(f"figures/{name}", rgb, step, dataformats="HWC")

@@ -160,10 +160,25 @@ def image_grid(
 digit_grid = image_grid  # its name when it drew MNIST digits only
 
 
-def to_rgb(fig: Figure) -> np.ndarray:
-    """The rendered figure as an ``H x W x 3`` uint8 array (what TensorBoard takes)."""
+def render(fig: Figure, dpi: float = 100) -> np.ndarray:
+    """The figure drawn once at ``dpi``, as an ``H x W x 4`` uint8 RGBA array: the pixels
+    ``fig.savefig(path, dpi=dpi)`` writes, which draws twice with a layout engine (once to lay
+    out, once to paint); PNG files and TensorBoard both take this one drawing."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    fig.dpi = dpi
     canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    canvas.draw()  # lays out (constrained layout), then paints
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
+def write_png(rgba: np.ndarray, path) -> None:
+    """``render``'s pixels as a PNG file."""
+    from PIL import Image
+
+    Image.fromarray(rgba).save(path, format="png")
+
+
+def to_rgb(fig: Figure) -> np.ndarray:
+    """The rendered figure as an ``H x W x 3`` uint8 array (what TensorBoard takes)."""
+    return render(fig, fig.dpi)[..., :3].copy()
