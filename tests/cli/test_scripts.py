@@ -14,10 +14,12 @@ import litlab.cli.scripts
 
 MAIN = """
 import atexit, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from litlab.cli.scripts import console
 
 out = Path(sys.argv[1])
+POOL = ThreadPoolExecutor(1)  # as loky's in a parallel grid: told to stop by threading's exit
 
 def late_write():  # a non-daemon thread still working when main returns
     time.sleep(0.3)
@@ -26,6 +28,7 @@ def late_write():  # a non-daemon thread still working when main returns
 def main():
     atexit.register(lambda: out.joinpath("atexit").write_text(str(out.joinpath("thread").exists())))
     threading.Thread(target=late_write).start()
+    POOL.submit(print, end="")  # never shut down: its worker waits for more work
     print("buffered, no newline", end="")
     {end}
 

@@ -27,10 +27,11 @@ def console(main: Callable[[], object]) -> NoReturn:
     if status is not None and not isinstance(status, int):
         print(status, file=sys.stderr)  # sys.exit("message"): the message, status 1
         status = 1
-    for thread in threading.enumerate():  # what the interpreter waits for before atexit
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()  # documented only by its name; the interpreter's own exit runs it
+    # The interpreter's own first two steps at exit (private names, stable since Python 3.9):
+    # threading's exit hooks (a pool's workers are told to stop: concurrent.futures, joblib's
+    # loky) and the wait for non-daemon threads, then the atexit handlers.
+    threading._shutdown()
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
