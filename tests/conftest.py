@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from lessons.data import stand_in_digits, write_stand_in_mnist
 from litlab.config import compose_config
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
 
 
 # The tests' small MNIST is the lessons' stand-in set (notebooks/lessons/data.py, on pytest's
@@ -86,6 +88,26 @@ def trained(tmp_path_factory, mnist_root):
         return runs[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """litlab's wheel, built once per session from a copy of the sources (the build leaves
+    nothing in the repository). Tests install it elsewhere and must not change it."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "source"
+    junk = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
+    for name in ("src", "configs", "templates"):
+        shutil.copytree(REPO / name, source / name, ignore=junk)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp / "dist"), str(source)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    (built,) = (tmp / "dist").glob("litlab-*.whl")
+    return built
 
 
 def run_cli(tool: str, *args: str, cwd: Path, env: dict | None = None, check: bool = True):

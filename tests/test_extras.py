@@ -17,7 +17,6 @@ from packaging.version import Version
 from litlab import LitlabError
 from litlab.config import check_config, compose_config
 from litlab.config.extras import EXTRAS
-from tests.test_package import _build_wheel
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 REPO = Path(__file__).resolve().parents[1]
@@ -136,7 +135,7 @@ print(json.dumps({"litlab": litlab.__file__, "found": found, "present": present}
 
 
 @pytest.mark.slow
-def test_the_wheel_without_dev_runs_each_option_or_names_its_extra(tmp_path):
+def test_the_wheel_without_dev_runs_each_option_or_names_its_extra(tmp_path, wheel):
     """One fresh venv: the wheel and its base dependencies as the lock pins them, torch from
     the local wheelhouse (constraints.txt). About 2 minutes on 2 cores (3.5 when they are busy),
     most of it installing torch; then each option is built in one process, not run."""
@@ -146,10 +145,12 @@ def test_the_wheel_without_dev_runs_each_option_or_names_its_extra(tmp_path):
     def run(*argv) -> subprocess.CompletedProcess:
         return subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
 
-    venv, wheel = tmp_path / "venv", _build_wheel(tmp_path)
+    venv = tmp_path / "venv"
     bin_ = venv / "bin"
     pins = ["-c", REPO / "constraints.txt", "-c", REPO / "requirements.lock"]
-    for step in ([sys.executable, "-m", "venv", venv], [bin_ / "pip", "install", *pins, wheel]):
+    # --no-compile: Python compiles what the probe imports; the rest of torch & co. need no .pyc.
+    install = [bin_ / "pip", "install", "--no-compile", *pins, wheel]
+    for step in ([sys.executable, "-m", "venv", venv], install):
         proc = run(*step)
         assert proc.returncode == 0, proc.stderr
     probe = run(bin_ / "python", "-c", PROBE)

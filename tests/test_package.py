@@ -3,7 +3,6 @@ console scripts run from any directory."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,26 +15,8 @@ from litlab.config import CONFIG_DIR
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _build_wheel(tmp_path: Path) -> Path:
-    """The wheel of a copy of the sources, so the build leaves nothing in the repository."""
-    source = tmp_path / "source"
-    junk = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
-    for name in ("src", "configs", "templates"):
-        shutil.copytree(REPO / name, source / name, ignore=junk)
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, source / name)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path / "dist"), str(source)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    (wheel,) = (tmp_path / "dist").glob("litlab-*.whl")
-    return wheel
-
-
 @pytest.mark.slow
-def test_the_wheel_ships_the_configs_and_its_commands_run_anywhere(tmp_path):
-    wheel = _build_wheel(tmp_path)
+def test_the_wheel_ships_the_configs_and_its_commands_run_anywhere(tmp_path, wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     # pyproject.toml lists the packages (the configs' mapping needs a list): a subpackage
     # missing there would be missing from every installed copy. Nothing else ships: the lessons'
