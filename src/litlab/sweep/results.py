@@ -30,7 +30,7 @@ class TrialRow:
 
     name: str
     overrides: list[str]  # everything needed to rerun it with litlab-train
-    status: str  # complete, pruned, failed, running
+    status: str  # complete, pruned, failed, running; a grid job also cancelled (scancel)
     objective: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     run_dir: str = ""

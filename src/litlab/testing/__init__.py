@@ -59,10 +59,15 @@ def check_load(run_dir: Path) -> None:
 def check_predict(run_dir: Path, output: Path) -> None:
     """``litlab-predict``'s work on the test split writes one row per sample to ``output`` (a
     .csv), its columns those of ``prediction_columns``."""
+    from litlab.cli.common import path_override  # a project's path may hold spaces, ü, ...
     from litlab.config import compose_config
     from litlab.inference.predict import predict
 
-    overrides = [f"ckpt_path={run_dir}", f"output={output}", "trainer=cpu"]
+    overrides = [
+        path_override("ckpt_path", run_dir),
+        path_override("output", output),
+        "trainer=cpu",
+    ]
     predict(compose_config(overrides, Path(output).parent, config_name="predict"))
     with open(output) as f:
         rows = list(csv.DictReader(f))
