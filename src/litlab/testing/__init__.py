@@ -59,16 +59,14 @@ def check_load(run_dir: Path) -> None:
 def check_predict(run_dir: Path, output: Path) -> None:
     """``litlab-predict``'s work on the test split writes one row per sample to ``output`` (a
     .csv), its columns those of ``prediction_columns``."""
-    from litlab.cli.common import path_override  # a project's path may hold spaces, ü, ...
     from litlab.config import compose_config
     from litlab.inference.predict import predict
 
-    overrides = [
-        path_override("ckpt_path", run_dir),
-        path_override("output", output),
-        "trainer=cpu",
-    ]
-    predict(compose_config(overrides, Path(output).parent, config_name="predict"))
+    cfg = compose_config(["trainer=cpu"], Path(output).parent, config_name="predict")
+    # Set after composing, not as overrides: a project's path may hold what Hydra's override
+    # grammar reads otherwise (spaces, non-ASCII letters).
+    cfg.ckpt_path, cfg.output = str(run_dir), str(output)
+    predict(cfg)
     with open(output) as f:
         rows = list(csv.DictReader(f))
     model, datamodule = _loaded(run_dir)
