@@ -177,8 +177,3 @@ def write_png(rgba: np.ndarray, path) -> None:
     from PIL import Image
 
     Image.fromarray(rgba).save(path, format="png")
-
-
-def to_rgb(fig: Figure) -> np.ndarray:
-    """The rendered figure as an ``H x W x 3`` uint8 array (what TensorBoard takes)."""
-    return render(fig, fig.dpi)[..., :3].copy()
