@@ -12,6 +12,7 @@ from litlab.cli.common import (
     help_asked,
     hydra_main,
     interrupted_exit,
+    load_torch,
     quote_paths,
     user_errors,
 )
@@ -55,6 +56,7 @@ def main() -> dict[str, float] | None:
 
 @hydra_main("eval")
 def _main(cfg: DictConfig) -> dict[str, float]:
+    load_torch()
     from litlab.run.evaluation import evaluate
 
     # Refused before it started: no run dir is left. Failed while testing: eval.json says so.

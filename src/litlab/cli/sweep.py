@@ -11,7 +11,7 @@ import os
 import sys
 
 from litlab import LitlabError, __version__
-from litlab.cli.common import quote_paths, user_errors
+from litlab.cli.common import load_torch, quote_paths, user_errors
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +43,7 @@ def run(argv: list[str]) -> None:
         print(f"W&B sweep config: {wandb_sweep.write(sweep, args.wandb)}")
         return
     search.check_trial_devices(sweep.cfg)  # before any trial, not once per trial
+    load_torch()
     worker = int(os.environ.get(search.WORKER_ENV, "0"))
     n_jobs = int(sweep.cfg.hparams_search.n_jobs)
     workers: list = []

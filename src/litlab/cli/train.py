@@ -16,6 +16,7 @@ from litlab.cli.common import (
     help_asked,
     hydra_main,
     interrupted_exit,
+    load_torch,
     path_override,
     quote_paths,
     user_errors,
@@ -52,6 +53,7 @@ def _continue_command(run_dir: str) -> str:
 @hydra_main("train")
 def _main(cfg: DictConfig) -> float | None:
     if HydraConfig.get().mode == RunMode.MULTIRUN:
+        load_torch()
         from litlab.sweep.multirun import grid_job  # one job of -m; DDP inside it
 
         return grid_job(cfg)
@@ -60,7 +62,8 @@ def _main(cfg: DictConfig) -> float | None:
             from litlab.sweep.grid import search_refused
 
             raise LitlabError(search_refused(sys.argv))
-        from litlab.run.fit import fit_and_test  # torch and Lightning load once a run starts
+        load_torch()  # once a run starts
+        from litlab.run.fit import fit_and_test
 
         return fit_and_test(cfg).objective
 
