@@ -112,27 +112,58 @@ def test_offline_without_a_key_or_without_a_server(tmp_path, monkeypatch):
         assert wandb_run.wandb_mode() == "online"
 
 
-def test_wandb_starts_in_the_background_and_leaves_its_failures_to_init(monkeypatch):
+def background_logger(tmp_path) -> wandb_run.WandbLogger:
+    return wandb_run.WandbLogger(
+        save_dir=str(tmp_path), project="t", mode="offline", id="bg123456",
+        settings={"silent": True},
+    )  # fmt: skip
+
+
+def test_wandb_starts_in_the_background_and_the_first_use_waits_for_it(tmp_path):
     import threading
 
     import wandb
 
+    lg = background_logger(tmp_path)
+    started = threading.Event()
     seen = []
 
-    def failing_setup(*args, **kwargs):
-        seen.append(threading.current_thread().name)
+    def first_records(run):
+        started.wait(30)  # the main thread goes on meanwhile
+        seen.append((threading.current_thread().name, run.id))
+        run.config.update({"first": 1})
+
+    lg.start(first_records)
+    assert seen == []  # start returned at once: a start on this thread would not have
+    lg.log_metrics({"m": 1.0}, step=0)  # queued while wandb starts
+    touched = lg.experiment  # Lightning asks for it before fitting: that must not wait
+    assert seen == []
+    started.set()
+    assert touched.id == "bg123456"  # any use of it waits for the start
+    assert seen == [("litlab-wandb-start", "bg123456")]
+    assert isinstance(lg.experiment, wandb.sdk.wandb_run.Run)
+    assert lg.experiment.config["first"] == 1
+    where = wandb_run.finish([lg], {"final": 2.0}, failed=False)
+    offline = read_offline_run(tmp_path)
+    assert where["id"] == "bg123456" and offline.summary["final"] == 2.0
+    assert [h["m"] for h in offline.history] == [1.0]  # the queued record was sent
+
+
+def test_a_failed_background_start_raises_where_wandb_is_first_needed(tmp_path, monkeypatch):
+    import wandb
+
+    def refused(*args, **kwargs):
         raise wandb.errors.UsageError("cannot start the service")
 
-    monkeypatch.setattr(wandb, "setup", failing_setup)
-    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_value))
-    csv = {"_target_": "lightning.pytorch.loggers.CSVLogger"}
-    assert wandb_run.start_early({"csv": csv, "wandb": None}) is None
-    thread = wandb_run.start_early(
-        {"csv": csv, "wandb": {"_target_": "lightning.pytorch.loggers.WandbLogger"}}
-    )
-    thread.join()
-    # Called off the main thread, and its error kept for wandb.init to meet and report.
-    assert seen == ["litlab-wandb-start"]
+    monkeypatch.setattr(wandb, "init", refused)
+    lg = background_logger(tmp_path)
+    lg.start(lambda run: None)
+    with pytest.raises(wandb.errors.UsageError, match="cannot start the service"):
+        lg.experiment.id  # noqa: B018 - on the main thread, at its first use
+    with pytest.raises(wandb.errors.UsageError, match="cannot start the service"):
+        lg.log_metrics({"m": 1.0}, step=0)
+    lg.finalize("failed")  # the run is closed as it failed: no wandb run to close, no error
+    assert wandb_run.finish([lg], {}, failed=True) is None
 
 
 def test_disabled_wandb_runs_without_a_wandb_folder(cfg_for, tmp_path):

@@ -117,7 +117,6 @@ def plan(cfg: DictConfig, callbacks: Sequence = ()) -> Plan:
         check_config(cfg)
         previous = read_manifest(cfg.paths.output_dir)
     config = redaction.redact(to_plain(cfg))
-    wandb_run.start_early(config.get("logger"))  # while data, model and trainer are built
     source = redaction.redact(OmegaConf.to_container(cfg, resolve=False))
     # Before anything is built: the model's initial weights come from the seed too.
     L.seed_everything(seed_for_numpy(cfg.seed), workers=True, verbose=False)
@@ -157,11 +156,14 @@ def _start(planned: Plan, manifest: Manifest) -> None:
         **({"wandb": wandb} if wandb else {}),  # a resumed run keeps its earlier manifest
     )
     _save_config(planned.config, cfg.paths.output_dir)
+    started_with_it = wandb_run.wandb_loggers(trainer.loggers)  # wandb's run gets it as it starts
     for lg in trainer.loggers:
-        lg.log_hyperparams(planned.config)
+        if lg not in started_with_it:
+            lg.log_hyperparams(planned.config)
     told = ("overrides", "git", "versions", "hardware", "parameters")
     story = {k: planned.provenance[k] for k in told}
-    wandb_run.log_run_info(trainer.loggers, story, planned.provenance["packages"])
+    # In the background with litlab's WandbLogger: the run trains while wandb starts.
+    wandb_run.start(trainer.loggers, planned.config, story, planned.provenance["packages"])
 
 
 def _fit_summary(model: L.LightningModule, trainer: L.Trainer) -> dict[str, float]:

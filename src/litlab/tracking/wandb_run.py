@@ -6,11 +6,15 @@ import functools
 import os
 import socket
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
+from typing_extensions import override
 
 _OFFLINE = ("offline", "dryrun")
 # How often wandb's service writes what a run logged to its .wandb file. wandb's default, 15 s,
@@ -90,7 +94,7 @@ def _new_run_id() -> str:
 def init_kwargs(node: dict, previous: dict | None, packages_listed: bool = False) -> dict:
     """What ``WandbLogger`` gets on top of its config: the run id (the previous one when this run
     resumes another), and wandb's own console chatter off when offline (litlab prints one line).
-    ``packages_listed``: ``log_run_info`` will write the run's requirements.txt."""
+    ``packages_listed``: ``start`` will write the run's requirements.txt."""
     kwargs: dict[str, Any] = {}
     if not (node.get("id") or node.get("version")):
         kwargs["id"] = (previous or {}).get("id") or _new_run_id()
@@ -107,39 +111,111 @@ def init_kwargs(node: dict, previous: dict | None, packages_listed: bool = False
     return kwargs
 
 
-def start_early(logger_cfg: dict | None) -> threading.Thread | None:
-    """Import wandb and start its service in a background thread when ``logger_cfg`` has a
-    wandb logger, so that ``wandb.init`` finds both ready: they take about a second, and the run
-    builds its data, model and trainer meanwhile. Returns the thread (None: nothing to start).
-
-    Only imports and ``wandb.setup()`` happen there: ``wandb.init`` and every record stay on the
-    main thread (``wandb.log`` is not thread-safe, wandb/wandb#1824). An import the main thread
-    meets half done waits for it (Python's import lock), and ``wandb.setup()``, the thread's last
-    step, holds wandb's own lock, which ``wandb.init`` takes too: an init that comes first waits
-    for the service being started rather than starting another, never longer than starting it
-    would take, and finds the thread done. A failure here is left to ``wandb.init``, which meets
-    it again and reports it as it always did. Rank 0 only: the others never start wandb.
-    """
-    if rank_zero_only.rank != 0 or not any(n and is_wandb(n) for n in (logger_cfg or {}).values()):
-        return None
-    thread = threading.Thread(target=_start_wandb, name="litlab-wandb-start", daemon=True)
-    thread.start()
-    return thread
-
-
-def _start_wandb() -> None:
-    try:
-        import wandb
-        import wandb.sdk.launch.inputs.internal  # noqa: F401  (every wandb.init imports it)
-
-        wandb.setup()
-    except BaseException:  # wandb.init meets it again on the main thread, and reports it there
-        pass
-
-
 def is_wandb(node) -> bool:
-    """Whether a ``logger.<key>`` config node is Lightning's ``WandbLogger``."""
-    return node.get("_target_") == "lightning.pytorch.loggers.WandbLogger"
+    """Whether a ``logger.<key>`` config node is a ``WandbLogger``: litlab's (below) or
+    Lightning's, which works as before, started when first used."""
+    return node.get("_target_") in (
+        "litlab.tracking.wandb_run.WandbLogger",
+        "lightning.pytorch.loggers.WandbLogger",
+    )
+
+
+class WandbLogger(LightningWandbLogger):
+    """Lightning's ``WandbLogger`` (every argument the same) that ``start`` starts in the
+    background: importing wandb, starting its service and ``wandb.init`` take over a second,
+    which a run spends training instead (docs/benchmarks.md).
+
+    While it starts, metrics and hyperparameters wait in a queue, in order. Whatever needs the
+    run itself (a picture, the end of the run, your own ``logger.experiment.<anything>``) waits
+    for the start, then the queue is sent. All of that happens on the main thread, so records
+    keep their order (``wandb.log`` is not thread-safe, wandb/wandb#1824), and a start that
+    failed raises its error there. Before ``start``, on ranks other than 0, and with
+    ``sync_tensorboard`` (wandb must start before TensorBoard's writers), it is Lightning's
+    logger unchanged."""
+
+    _starting: threading.Thread | None = None
+    _start_error: BaseException | None = None
+    _queued: tuple[tuple[Callable, tuple], ...] = ()  # (Lightning's method, its arguments)
+
+    def start(self, first_records: Callable[[Any], None]) -> None:
+        """``wandb.init``, then ``first_records(run)`` (its config, litlab's story), in a thread."""
+
+        def start() -> None:
+            try:
+                first_records(LightningWandbLogger.experiment.fget(self))
+            except BaseException as err:  # noqa: BLE001 - raised again on the main thread
+                self._start_error = err
+
+        if rank_zero_only.rank != 0:
+            return
+        if self._wandb_init.get("sync_tensorboard"):
+            first_records(self.experiment)
+            return
+        self._starting = threading.Thread(target=start, name="litlab-wandb-start", daemon=True)
+        self._starting.start()
+
+    def _still_starting(self) -> bool:
+        thread = self._starting
+        return thread is not None and thread.is_alive() and thread is not threading.current_thread()
+
+    def wait(self) -> BaseException | None:
+        """Until ``start`` is done, then the queued metrics sent; its error, if it failed (None:
+        the run is there, or was never started in the background)."""
+        thread = self._starting
+        if thread is None or thread is threading.current_thread():
+            return self._start_error
+        thread.join()
+        self._starting, queued, self._queued = None, self._queued, ()
+        if self._start_error is None:
+            for send, args in queued:
+                send(*args)
+        return self._start_error
+
+    @property
+    @rank_zero_experiment
+    def experiment(self):
+        if self._still_starting():
+            return _Starting(self)  # Lightning asks for it before fitting just to create it
+        if self.wait() is not None:
+            raise self._start_error
+        return super().experiment
+
+    @override
+    @rank_zero_only
+    def log_hyperparams(self, params) -> None:
+        self._send(super().log_hyperparams, dict(params) if isinstance(params, Mapping) else params)
+
+    @override
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self._send(super().log_metrics, dict(metrics), step)
+
+    def _send(self, send: Callable, *args) -> None:
+        if self._still_starting():
+            self._queued += ((send, args),)
+        else:
+            self.wait()
+            send(*args)
+
+    @override
+    def finalize(self, status: str) -> None:
+        if self.wait() is None:  # no run to finalize otherwise: finish says why
+            super().finalize(status)
+
+    def __getstate__(self) -> dict[str, Any]:
+        self.wait()  # a thread is not picklable (DDP spawn pickles loggers)
+        return super().__getstate__()
+
+
+class _Starting:
+    """``WandbLogger.experiment`` while wandb starts: any use of it waits for the run."""
+
+    def __init__(self, logger: WandbLogger):
+        self._logger = logger
+
+    def __getattr__(self, name: str):
+        self._logger.wait()
+        return getattr(self._logger.experiment, name)
 
 
 def quiet(logger):
@@ -167,20 +243,30 @@ def wandb_loggers(loggers) -> list:
     return [lg for lg in loggers if isinstance(lg, WandbLogger)]
 
 
-def log_run_info(loggers, info: dict, packages: dict[str, str]) -> None:
-    """The run's story (git, versions, hardware, overrides) next to its config in wandb, and the
-    installed ``packages`` as its requirements.txt (where wandb keeps its own list), for loggers
-    built with ``init_kwargs(..., packages_listed=True)``."""
+def start(loggers, config: dict, info: dict, packages: dict[str, str]) -> None:
+    """Each wandb logger's run started with its first records: the run's ``config``, litlab's
+    story of it (``info``: git, versions, hardware, overrides) beside it, and the installed
+    ``packages`` as its requirements.txt, where wandb keeps its own list (loggers built with
+    ``init_kwargs(..., packages_listed=True)``). litlab's ``WandbLogger`` does all this in the
+    background; Lightning's, here and now."""
     if rank_zero_only.rank != 0:
         return
     for lg in wandb_loggers(loggers):
-        run = lg.experiment
-        run.config.update({"litlab": info}, allow_val_change=True)
-        if run.disabled:  # mode=disabled: a stand-in run, with no folder
-            continue
-        path = Path(run.dir) / "requirements.txt"
-        path.write_text("".join(f"{name}=={version}\n" for name, version in packages.items()))
-        run.save(str(path), base_path=run.dir, policy="now")
+        records = functools.partial(_first_records, lg, config, info, packages)
+        if isinstance(lg, WandbLogger):
+            lg.start(records)
+        else:
+            records(lg.experiment)
+
+
+def _first_records(lg, config: dict, info: dict, packages: dict[str, str], run) -> None:
+    lg.log_hyperparams(config)
+    run.config.update({"litlab": info}, allow_val_change=True)
+    if run.disabled:  # mode=disabled: a stand-in run, with no folder
+        return
+    path = Path(run.dir) / "requirements.txt"
+    path.write_text("".join(f"{name}=={version}\n" for name, version in packages.items()))
+    run.save(str(path), base_path=run.dir, policy="now")
 
 
 def finish(loggers, metrics: dict[str, float], failed: bool) -> dict | None:
@@ -190,6 +276,8 @@ def finish(loggers, metrics: dict[str, float], failed: bool) -> dict | None:
     if rank_zero_only.rank != 0:
         return None
     for lg in wandb_loggers(loggers):
+        if isinstance(lg, WandbLogger) and lg.wait() is not None:
+            continue  # it never started: its error ended the run where wandb was first needed
         # None: wandb was never started (the run failed first). Private, and pinned by
         # tests/test_library_contracts.py: `lg.experiment` would start a run just to end it.
         run = lg._experiment
