@@ -40,8 +40,13 @@ COMMANDS = {
     "eval": ["litlab-eval", "ckpt_path=<run>"],
     "predict": ["litlab-predict", "ckpt_path=<run>", "output=<tmp>/p.csv"],
     "export": ["litlab-export", "ckpt_path=<run>", "format=torchscript"],
-    "sweep": ["litlab-sweep", "experiment=linear", "hparams_search=linear",
-              "hparams_search.n_trials=1", *QUICK],  # fmt: skip
+    "sweep": [
+        "litlab-sweep",
+        "experiment=linear",
+        "hparams_search=linear",
+        "hparams_search.n_trials=1",
+        *QUICK,
+    ],  # fmt: skip
 }
 
 
