@@ -126,3 +126,20 @@ def test_no_command_line_secret_in_any_file_of_a_grid(tmp_path):
     assert "+db.password=<redacted>" in command
     # A grid job records the command that reruns it alone (Hydra escapes its colons).
     assert any(c.startswith("+db.url=") and ":<redacted>@db.example" in c for c in command)
+
+
+def test_a_saved_config_is_rewritten_only_when_it_holds_a_secret(tmp_path):
+    clean = tmp_path / "config.yaml"
+    clean.write_text("lr: 1e-3\nname: ${hydra:job.name}\ndb:\n  host: x\n")  # 1e-3: a float
+    before = clean.stat().st_mtime_ns
+    redaction.redact_yaml(clean)
+    assert clean.stat().st_mtime_ns == before  # nothing to hide: left as it is
+    for text in (
+        "db:\n  password: hunter2-hunter2\n",
+        "storage: postgresql://u:hunter2-hunter2@h/db\n",
+        "- db.password=hunter2-hunter2\n- lr=0.1\n",  # overrides.yaml
+    ):
+        path = tmp_path / "saved.yaml"
+        path.write_text(text)
+        redaction.redact_yaml(path)
+        assert "hunter2" not in path.read_text() and redaction.REDACTED in path.read_text()
