@@ -112,9 +112,10 @@ def build_all(
     source: dict | None = None,
 ) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """The datamodule, model and trainer a config describes, plus the callbacks added in code:
-    ``extra_callbacks`` and ``SaveRunConfig``, which stores ``plain`` (the resolved, redacted
-    config) and ``source`` (the same before resolving) in every checkpoint; ``previous_wandb``
-    is the wandb run a resumed run continues."""
+    ``extra_callbacks``; ``SaveRunConfig``, which stores ``plain`` (the resolved, redacted
+    config) and ``source`` (the same before resolving) in every checkpoint; and with litlab's
+    ``WandbLogger``, ``SentByEpochEnd``. ``previous_wandb`` is the wandb run a resumed run
+    continues."""
     datamodule = build(cfg.data, "data")
     model = build(cfg.model, "model")
     callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
@@ -125,6 +126,8 @@ def build_all(
         for k, c in (cfg.get("logger") or {}).items()
         if c
     ]
+    if any(isinstance(lg, wandb_run.WandbLogger) for lg in loggers):
+        callbacks.append(wandb_run.SentByEpochEnd())  # its records sent by each epoch's end
     trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     return datamodule, model, trainer
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
@@ -205,6 +206,27 @@ class WandbLogger(LightningWandbLogger):
     def __getstate__(self) -> dict[str, Any]:
         self.wait()  # a thread is not picklable (DDP spawn pickles loggers)
         return super().__getstate__()
+
+
+class SentByEpochEnd(Callback):
+    """With litlab's ``WandbLogger``, what a training or test epoch logged is sent by its end:
+    there it waits for wandb's start if that is still going (a run shorter than the start), so
+    a run killed right after training keeps every record (tests/tracking/test_wandb_killed.py).
+    ``build_all`` adds it in code next to such a logger."""
+
+    @override
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        _wait_for_wandb(trainer.loggers)
+
+    @override
+    def on_test_epoch_end(self, trainer, pl_module) -> None:
+        _wait_for_wandb(trainer.loggers)
+
+
+def _wait_for_wandb(loggers) -> None:
+    for lg in loggers:
+        if isinstance(lg, WandbLogger):
+            lg.wait()  # a failed start raises at the epoch's own metrics, which Lightning logs next
 
 
 class _Starting:
