@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from litlab import LitlabError
 from litlab.cli.sweep import main
@@ -55,6 +56,8 @@ def test_search_space_reads_hydra_sweep_syntax():
         ("tag(log, interval(0, 1))", "positive lower bound"),
         ("tag(fancy, choice(1, 2))", "unknown tag"),
         ("choice(1, 2", "is no Hydra sweep"),
+        ([0.1, 0.2], r"\[0.1, 0.2\] is a list; .* write choice\(0.1, 0.2\)"),  # a YAML list
+        (OmegaConf.create([0.1, 0.2]), "write choice"),  # hparams_search.params.x=[0.1,0.2]
     ]:
         with pytest.raises(LitlabError, match=message):
             space.parse_param("x", bad)

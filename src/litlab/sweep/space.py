@@ -109,6 +109,7 @@ def _tags(sweep) -> set[str]:
 
 def parse_param(key: str, expr: Any) -> Param:
     """Parse one ``key: expression`` of a search space with Hydra's own override grammar."""
+    _refuse_list(key, expr)
     text = f"{key}={expr}" if isinstance(expr, str) else f"{key}={format_value(expr)}"
     try:
         override = OverridesParser.create().parse_override(text)
@@ -140,6 +141,18 @@ def parse_param(key: str, expr: Any) -> Param:
             raise LitlabError(f"{where}: a log interval needs a positive lower bound.")
         return Param(key, "interval", low=low, high=high, log="log" in tags, integer="int" in tags)
     raise LitlabError(f"{where}: {expr} is not supported; use choice, range or interval.")
+
+
+def _refuse_list(key: str, expr: Any) -> None:
+    """A list (in YAML, or ``hparams_search.params.<key>=[a,b]``) is not a sweep: it might mean
+    options to search or one value for every trial, so it is refused, naming both spellings."""
+    if isinstance(expr, Sequence) and not isinstance(expr, str):
+        options = ", ".join(map(str, expr))
+        raise LitlabError(
+            f"search space {key}: [{options}] is a list; to search over these values write "
+            f"choice({options}); a value every trial shares goes on the command line "
+            f"({key}=...), not in the search space."
+        )
 
 
 def parse_space(params: Mapping[str, Any] | None) -> list[Param]:
