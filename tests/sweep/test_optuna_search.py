@@ -356,3 +356,17 @@ def test_after_a_trial_its_cycles_are_freed_and_the_survivors_frozen():
         gc.unfreeze()
         if was_enabled:
             gc.enable()
+
+
+def test_ctrl_c_before_any_trial_is_one_line(workdir, monkeypatch, capsys):
+    import litlab.cli.sweep
+
+    def interrupted():  # Ctrl+C while torch and Lightning load, before the study opens
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(litlab.cli.sweep, "load_torch", interrupted)
+    with pytest.raises(SystemExit) as end:
+        litlab.cli.sweep.main(LINEAR)
+    assert end.value.code == 130
+    assert capsys.readouterr().err == "litlab: interrupted.\n"  # one line, not a traceback
+    assert not list(workdir.rglob("trials"))  # no trial started

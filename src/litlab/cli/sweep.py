@@ -11,7 +11,7 @@ import os
 import sys
 
 from litlab import LitlabError, __version__
-from litlab.cli.common import load_torch, quote_paths, user_errors
+from litlab.cli.common import interrupted_exit, load_torch, quote_paths, user_errors
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,8 +86,9 @@ def run(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``litlab-sweep``: ``run`` with a mistake ending in one line."""
-    with user_errors("litlab-sweep"):
+    """``litlab-sweep``: ``run`` with a mistake ending in one line, and a Ctrl+C before any
+    trial started (while the sweep is planned or torch loads) in one line and status 130."""
+    with interrupted_exit(lambda run_dir: ""), user_errors("litlab-sweep"):
         run(sys.argv[1:] if argv is None else argv)
 
 
