@@ -71,10 +71,14 @@ def load_torch() -> None:
 
 
 def quiet_lightning() -> None:
-    """Hide two of Lightning's messages that are not about a litlab run, from the terminal and
+    """Hide three of Lightning's messages that are not about a litlab run, from the terminal and
     train.log: its "`srun` is available but not used" hint (litlab-sweep starts Slurm jobs
-    itself) and its "Tip: ... install litlogger/litmodels" adverts. Every other one passes."""
+    itself), its "Tip: ... install litlogger/litmodels" adverts, and torch's FutureWarning about
+    ``LeafSpec``, which Lightning's own batch handling triggers in every run (nothing a user can
+    change). Every other one passes."""
     warnings.filterwarnings("ignore", message="The `srun` command is available on your system")
+    leaf_spec = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
+    warnings.filterwarnings("ignore", message=leaf_spec, category=FutureWarning)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
         lambda record: not record.getMessage().startswith("💡 Tip:")
     )
