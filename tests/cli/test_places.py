@@ -134,6 +134,39 @@ def test_a_read_only_log_dir_is_one_line(command, read_only, tmp_path, monkeypat
     assert re.fullmatch(LOG_DIR_LINE.format(re.escape(str(logs))), str(end.code))
 
 
+# A folder whose path holds "${": Hydra stores a run dir as a string and reads it back as config,
+# "${b}" as an interpolation; Optuna formats its SQLite URL with str.format. Both were tracebacks.
+NO_DOLLAR = r"point LITLAB_LOG_DIR \(or paths.log_dir=...\) at a folder whose path has no '\$\{'"
+
+
+@pytest.mark.parametrize("case", COMMANDS)
+def test_a_log_dir_holding_dollar_brace_is_one_line(case, command, trained, tmp_path, monkeypatch):
+    logs = tmp_path / "a${b}"
+    monkeypatch.setenv("LITLAB_LOG_DIR", str(logs))
+    end = command(*(a.replace("<run>", str(trained("linear"))) for a in COMMANDS[case]))
+    line = rf"litlab: error: cannot make a run dir in {re.escape(str(logs))}/\S+: {NO_DOLLAR}"
+    assert re.fullmatch(line, str(end.code))
+    assert not logs.exists()
+
+
+def test_dollar_brace_typed_in_a_log_dir_or_a_sweep_s_is_one_line(command, tmp_path, monkeypatch):
+    end = command("litlab-train", "experiment=linear", f"paths.log_dir={tmp_path}/a${{b}}")
+    assert re.fullmatch(
+        r"litlab: error: hydra.run.dir cannot be resolved \(InterpolationKeyError: "
+        rf"Interpolation key 'b' not found\): {NO_DOLLAR}",
+        str(end.code),
+    )
+    monkeypatch.setenv("LITLAB_LOG_DIR", str(tmp_path / "a${b}"))
+    end = command("litlab-sweep", "experiment=linear", "hparams_search=linear")
+    assert re.fullmatch(
+        rf"litlab-sweep: error: cannot make a sweep in {re.escape(str(tmp_path))}/a\$\{{b\}}/\S+: "
+        r"point LITLAB_LOG_DIR \(or hparams_search.dir=...\) at a folder whose path has no '\{' "
+        r"or '\}'",
+        str(end.code),
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_a_resume_in_a_read_only_run_dir_is_one_line(command, read_only, trained, tmp_path):
     run_dir = tmp_path / "shared" / "run"
     shutil.copytree(trained("linear"), run_dir)

@@ -17,7 +17,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from typing_extensions import override
 
-from litlab import Interrupted, LitlabError, __version__
+from litlab import Interrupted, LitlabError, __version__, first_line
 from litlab.config import CONFIG_DIR, version_base
 from litlab.config.resolvers import LATEST
 from litlab.files import check_writable
@@ -141,22 +141,42 @@ class WritableRunDir(Callback):
 
     @override
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        from hydra.core.hydra_config import HydraConfig
-
         from litlab.config.resolvers import run_dir
 
-        HydraConfig.instance().set_config(config)  # as Hydra does next, for ${hydra:...} paths
-        where = Path(config.hydra.run.dir)
+        where = _planned_dir(config, "hydra.run.dir")
         ckpt_path = OmegaConf.select(config, "ckpt_path", throw_on_missing=False)
         resumed = ckpt_path and where == Path(run_dir(ckpt_path, ""))  # litlab-train's resume
         _exit_unless_writable(where, RESUME_REMEDY if resumed else LOG_DIR_REMEDY)
 
     @override
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        _exit_unless_writable(Path(config.hydra.sweep.dir), LOG_DIR_REMEDY)
+        _exit_unless_writable(_planned_dir(config, "hydra.sweep.dir"), LOG_DIR_REMEDY)
 
 
 LOG_DIR_REMEDY = "point LITLAB_LOG_DIR (or paths.log_dir=...) at a folder you can write to"
+NO_DOLLAR_REMEDY = "point LITLAB_LOG_DIR (or paths.log_dir=...) at a folder whose path has no '${'"
+
+
+def _planned_dir(config: DictConfig, key: str) -> Path:
+    """The run (or sweep) dir Hydra is about to make, or one line saying why there is none.
+
+    Hydra stores the resolved dir as a string and reads it back as a config value, so a path
+    holding ``${`` (``LITLAB_LOG_DIR=/data/a${b}``) is then read as an interpolation: a
+    traceback midway through Hydra's set-up. Typed on the command line, the same ``${b}`` fails
+    to resolve here already."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf.errors import OmegaConfBaseException
+
+    HydraConfig.instance().set_config(config)  # as Hydra does next, for ${hydra:...} paths
+    try:
+        where = str(OmegaConf.select(config, key, throw_on_missing=True))
+    except OmegaConfBaseException as err:
+        sys.exit(f"litlab: error: {key} cannot be resolved ({first_line(err)}): {NO_DOLLAR_REMEDY}")
+    if "${" in where:
+        sys.exit(f"litlab: error: cannot make a run dir in {where}: {NO_DOLLAR_REMEDY}")
+    return Path(where)
+
+
 RESUME_REMEDY = (
     "a run continues in its own folder: copy the run to a folder you can write to and continue "
     "the copy"

@@ -119,6 +119,13 @@ def plan(overrides: list[str]) -> Sweep:
     base = [o for o in overrides if not o.lstrip("+~").startswith("hparams_search")]
     name = hs.study_name or _study_name(choice, overrides, hs)
     sweep_dir = Path(hs.dir).expanduser().resolve() / name
+    if "{" in str(sweep_dir) or "}" in str(sweep_dir):
+        # Optuna formats its SQLite URL with str.format, and Hydra reads a trial's run dir back
+        # as config, "${" as an interpolation: either would end in a traceback midway.
+        raise LitlabError(
+            f"cannot make a sweep in {sweep_dir}: point LITLAB_LOG_DIR (or hparams_search.dir"
+            "=...) at a folder whose path has no '{' or '}'"
+        )
     return Sweep(
         cfg=cfg,
         base=base,
