@@ -205,6 +205,17 @@ def quote_paths(argv: list[str]) -> list[str]:
     return quoted
 
 
+def experiment_as_key(argv: list[str]) -> list[str]:
+    """``argv`` of litlab-eval, -predict or -export, with ``experiment=<name>`` (the experiment
+    whose newest run ``ckpt_path=latest`` takes) passed on as ``experiment_name=<name>``: Hydra
+    reads ``experiment=`` as the config group litlab-train composes, and these commands, which
+    take their model and data from the run, refuse that group."""
+    return [
+        "experiment_name=" + arg.partition("=")[2] if arg.startswith("experiment=") else arg
+        for arg in argv
+    ]
+
+
 def path_override(key: str, path: str | Path) -> str:
     """``key=path`` as Hydra's grammar reads back ``path`` unchanged: as it is where it can,
     else quoted (``ckpt_path="runs/dir with space/ünïcödé"``)."""
@@ -312,8 +323,9 @@ def user_errors(prog: str = "litlab", on_error: Callable[[], None] | None = None
 def run_command(
     work: Callable[[DictConfig], object], cfg: DictConfig, example: str, output: str | None = None
 ):
-    """``work(cfg)`` for a command that needs a trained run (``ckpt_path``) and writes
-    ``output`` (checked first: a folder it cannot write to is refused before any work). It
+    """``work(cfg)`` for a command that needs a trained run (``ckpt_path``; ``latest``: the
+    newest of ``experiment=``) and writes ``output`` (checked first: a folder it cannot write
+    to is refused before any work). It
     gets its own run dir, removed again when nothing was written there: refused, or output
     written elsewhere."""
     tidy = lambda: discard_empty_run_dir(cfg, own_dir=True)  # noqa: E731
@@ -324,6 +336,9 @@ def run_command(
             where = Path(output).expanduser().parent
             check_writable(where, "give output= a file in a folder you can write to")
         load_torch()
+        from litlab.run.checkpoints import use_latest  # torch
+
+        use_latest(cfg, cfg.experiment_name)
         done = work(cfg)
     tidy()
     return done

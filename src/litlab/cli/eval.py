@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from litlab.cli.common import (
     discard_empty_run_dir,
+    experiment_as_key,
     help_asked,
     hydra_main,
     interrupted_exit,
@@ -24,9 +25,10 @@ register_resolvers()
 USAGE = """\
 litlab-eval: test a trained run again, with the config saved in its checkpoint, and record it.
 
-usage: litlab-eval ckpt_path=<run dir or .ckpt> [key=value ...]
+usage: litlab-eval ckpt_path=<run dir, .ckpt or latest> [key=value ...]
 
-  ckpt_path=...    a run dir (its best.ckpt) or a checkpoint file
+  ckpt_path=...    a run dir (its best.ckpt) or a checkpoint file; latest: the newest run
+                   with a checkpoint of experiment=<name> (default mnist), in logs/<name>/runs
   data_dir=...     where the run's data lives now (MNIST: the folder holding MNIST/raw/)
   batch_size=...   evaluation batch size (default: the run's data.eval_batch_size)
   trainer=...      {trainers}
@@ -38,6 +40,7 @@ Writes logs/eval/runs/<time>/eval.json: metrics, checkpoint, data, versions, sta
 
 examples:
   litlab-eval ckpt_path=logs/mnist/runs/<time>
+  litlab-eval experiment=linear ckpt_path=latest     test the newest linear run
   litlab-eval ckpt_path=logs/mnist/runs/<time>/checkpoints/last.ckpt trainer=gpu logger=wandb
 """
 
@@ -49,7 +52,7 @@ def main() -> dict[str, float] | None:
         USAGE.format(trainers=", ".join(groups["trainer"]), loggers=", ".join(groups["logger"]))
     ):
         return None
-    sys.argv[1:] = quote_paths(sys.argv[1:])
+    sys.argv[1:] = quote_paths(experiment_as_key(sys.argv[1:]))
     with interrupted_exit(lambda run_dir: ""):
         return _main()
 

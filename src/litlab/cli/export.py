@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from litlab.cli.common import (
+    experiment_as_key,
     help_asked,
     hydra_main,
     interrupted_exit,
@@ -29,17 +30,19 @@ USAGE = f"""\
 litlab-export: a trained run's model, preprocessing included, as ONNX, TorchScript or a
 torch.export program, with a JSON beside it of what it takes and returns.
 
-usage: litlab-export ckpt_path=<run dir or .ckpt> [format=onnx] [output=<file>]
+usage: litlab-export ckpt_path=<run dir, .ckpt or latest> [format=onnx] [output=<file>]
 
-  ckpt_path=...   a run dir (its best.ckpt) or a checkpoint file
+  ckpt_path=...   a run dir (its best.ckpt) or a checkpoint file; latest: the newest run
+                  with a checkpoint of experiment=<name> (default mnist), in logs/<name>/runs
   format=...      onnx (default; needs pip install 'litlab[onnx]'; run it with onnxruntime),
                   torchscript (torch.jit.load; deprecated by PyTorch), exported_program
                   (torch.export.load); these two need nothing more
   output=...      default: <log dir>/export/runs/<time>/model.{{onnx,ts,pt2}}; the JSON is
                   <output>.json (model.onnx.json)
 
-example:
+examples:
   {EXAMPLE}
+  litlab-export experiment=mnist ckpt_path=latest format=onnx
 """
 
 
@@ -47,7 +50,7 @@ def main() -> Path | None:
     """``litlab-export``: answer --help, else compose the export config and export."""
     if help_asked(USAGE):
         return None
-    sys.argv[1:] = quote_paths(sys.argv[1:])
+    sys.argv[1:] = quote_paths(experiment_as_key(sys.argv[1:]))
     with interrupted_exit(lambda run_dir: ""):
         return _main()
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from litlab.cli.common import (
+    experiment_as_key,
     help_asked,
     hydra_main,
     interrupted_exit,
@@ -24,9 +25,11 @@ EXAMPLE = "litlab-predict ckpt_path=logs/mnist/runs/<time> input=my_digits/"
 USAGE = """\
 litlab-predict: a trained run's predictions, one row per input, in one CSV (or .npy) file.
 
-usage: litlab-predict ckpt_path=<run dir or .ckpt> [input=<path>] [output=<file>] [key=value ...]
+usage: litlab-predict ckpt_path=<run dir, .ckpt or latest> [input=<path>] [output=<file>]
+                      [key=value ...]
 
-  ckpt_path=...    a run dir (its best.ckpt) or a checkpoint file
+  ckpt_path=...    a run dir (its best.ckpt) or a checkpoint file; latest: the newest run
+                   with a checkpoint of experiment=<name> (default mnist), in logs/<name>/runs
   input=...        default: the run's test split (with the true labels). Or your own data:
                    PNG/JPEG digits (a folder or one), an IDX file or a .npy array (MNIST);
                    a .csv or .npy of x values (linear, sine) or of points (logistic)
@@ -39,6 +42,7 @@ usage: litlab-predict ckpt_path=<run dir or .ckpt> [input=<path>] [output=<file>
 examples:
   {example}
   litlab-predict ckpt_path=logs/linear/runs/<time> input=x.csv output=y.csv
+  litlab-predict experiment=linear ckpt_path=latest input=x.csv
 """
 
 
@@ -48,7 +52,7 @@ def main() -> Path | None:
         USAGE.format(trainers=", ".join(group_options(CONFIG_DIR)["trainer"]), example=EXAMPLE)
     ):
         return None
-    sys.argv[1:] = quote_paths(sys.argv[1:])
+    sys.argv[1:] = quote_paths(experiment_as_key(sys.argv[1:]))
     with interrupted_exit(lambda run_dir: ""):
         return _main()
 

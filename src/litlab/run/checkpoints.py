@@ -16,6 +16,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig
 from typing_extensions import override
 
 from litlab import LitlabError, __version__, first_line
@@ -70,17 +71,31 @@ def find_checkpoint(path: str | Path, prefer: str = "last", key: str = "ckpt_pat
     return path
 
 
-def latest(runs: Path) -> Path:
+def latest(runs: Path, resume: bool = True) -> Path:
     """``ckpt_path=latest``: the newest run dir in ``runs`` (``logs/<experiment>/runs``) that has
-    a checkpoint, said in one line; the same one ``${litlab_run_dir:}`` made the run dir."""
+    a checkpoint, said in one line; the same one ``${litlab_run_dir:}`` made the run dir.
+    ``resume=False``: a command that only reads the run (litlab-eval, -predict, -export)."""
     found = latest_run(runs)
     if found is None:
+        if resume:
+            use, remedy = " to resume", "start a new run"
+        else:
+            use, remedy = "", "train one first (litlab-train experiment=<name>)"
         raise LitlabError(
-            f"ckpt_path={LATEST}: no run in {runs} has a checkpoint to resume. Name the "
-            "experiment (experiment=<name>), give a run dir, or start a new run."
+            f"ckpt_path={LATEST}: no run in {runs} has a checkpoint{use}. Name the "
+            f"experiment (experiment=<name>), give a run dir, or {remedy}."
         )
-    tell(f"ckpt_path={LATEST}: resuming {found}")
+    tell(f"ckpt_path={LATEST}: {'resuming' if resume else 'using'} {found}")
     return found
+
+
+def use_latest(cfg: DictConfig, experiment: str, resume: bool = False) -> None:
+    """``ckpt_path=latest`` replaced by the run dir it stands for (so records say which): the
+    newest run of ``experiment`` with a checkpoint, in ``<paths.log_dir>/<experiment>/runs``
+    where litlab-train writes them. That run dir is then read as any given one is (a resume its
+    ``last.ckpt``, litlab-eval, -predict and -export its ``best.ckpt``). Any other value stays."""
+    if cfg.get("ckpt_path") == LATEST:
+        cfg.ckpt_path = str(latest(Path(cfg.paths.log_dir) / experiment / "runs", resume))
 
 
 def sha256(path: Path) -> str:

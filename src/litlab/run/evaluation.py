@@ -17,7 +17,7 @@ from litlab import LitlabError, first_line
 from litlab.config import check_targets, to_plain
 from litlab.run import outcome
 from litlab.run.build import build, build_logger, build_saved_data, saved_config
-from litlab.run.checkpoints import Checkpoint, open_checkpoint, sha256
+from litlab.run.checkpoints import Checkpoint, open_checkpoint, sha256, use_latest
 from litlab.tracking import provenance, redaction, wandb_run
 from litlab.tracking.manifest import Manifest
 from litlab.tracking.manifest import read as read_manifest
@@ -80,6 +80,7 @@ def plan_eval(cfg: DictConfig) -> EvalPlan:
             "litlab-eval needs ckpt_path=<checkpoint file or run dir>, e.g. "
             "litlab-eval ckpt_path=logs/mnist/runs/<time>."
         )
+    use_latest(cfg, cfg.experiment_name)
     checkpoint = open_checkpoint(cfg.ckpt_path, prefer="best")
     saved = saved_config(checkpoint)  # refused unless litlab trusts what it builds
     if cfg.get("batch_size") is not None:

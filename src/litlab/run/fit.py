@@ -22,7 +22,7 @@ from litlab.files import write_text
 from litlab.models import LitTask
 from litlab.run import init_from, outcome, resume, tune
 from litlab.run.build import build_all
-from litlab.run.checkpoints import LATEST, Checkpoint, latest, open_checkpoint
+from litlab.run.checkpoints import Checkpoint, open_checkpoint, use_latest
 from litlab.tracking import provenance, redaction, wandb_run
 from litlab.tracking.manifest import Manifest
 from litlab.tracking.manifest import read as read_manifest
@@ -108,8 +108,7 @@ def plan(cfg: DictConfig, callbacks: Sequence = ()) -> Plan:
     check_config(cfg)
     init_from.check(cfg)
     resumed, previous, parent = None, {}, None
-    if cfg.get("ckpt_path") == LATEST:  # the run dir ${litlab_run_dir:} chose, found again
-        cfg.ckpt_path = str(latest(Path(cfg.paths.log_dir) / cfg.name / "runs"))
+    use_latest(cfg, cfg.name, resume=True)  # the run dir ${litlab_run_dir:} chose, found again
     if cfg.get("ckpt_path"):
         prefer = "last" if cfg.get("train", True) else "best"
         resumed = open_checkpoint(cfg.ckpt_path, prefer=prefer)
