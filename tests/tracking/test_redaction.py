@@ -54,6 +54,19 @@ def test_secret_looking_names_are_redacted():
     }
 
 
+def test_a_package_named_like_a_secret_keeps_its_version(tmp_path, monkeypatch):
+    """keyring installs ``secretstorage`` on Linux: run.json recorded its version as redacted."""
+    from litlab.tracking import manifest, provenance
+
+    monkeypatch.setattr(provenance, "_packages", lambda: {"secretstorage": "3.3.3", "torch": "2"})
+    found = redaction.redact({**provenance.gather(), "token": "abc"})  # as litlab.run.fit.plan
+    assert found["packages"] == {"secretstorage": "3.3.3", "torch": "2"}
+    assert found["token"] == "<redacted>"
+    with manifest.Manifest(tmp_path, found):
+        pass
+    assert manifest.read(tmp_path)["packages"]["secretstorage"] == "3.3.3"
+
+
 def test_secret_values_in_text_urls_and_logs_are_redacted():
     for name in ("dbpassword", "client_secret_id", "AWS_SECRET_ACCESS_KEY", "auth_token"):
         assert redaction.is_secret(name), name

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import litlab
-from litlab.tracking.redaction import redact_overrides
+from litlab.tracking.redaction import Public, redact_overrides
 
 
 def overrides() -> list[str]:
@@ -88,12 +88,13 @@ def versions() -> dict:
     return out
 
 
-def packages() -> dict[str, str]:
+def packages() -> Public:
     """Every installed distribution and its version, by its normalized name (``torch``,
     ``typing-extensions``): the whole environment, which ``litlab-compare --diff`` compares.
     Where one is installed twice, the one found first on ``sys.path``: the one imported.
-    Read once per process (a fifth of a second): a sweep's trials run the code it imported."""
-    return dict(_packages())
+    Read once per process: a sweep's trials run the code it imported. ``Public``: records
+    keep each version, also of a package named like a secret."""
+    return Public(_packages())
 
 
 _HEADER = re.compile(r"^(Name|Version):[ \t]*(.*?)[ \t]*$", re.MULTILINE)

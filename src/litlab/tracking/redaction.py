@@ -59,9 +59,17 @@ def _last_name(key: str) -> str:
     return key.lstrip("+~").split(".")[-1]
 
 
+class Public(dict):
+    """A mapping known to hold no secret, which ``redact`` copies as it is: the installed
+    packages and their versions, where a package may be named like a secret
+    (``secretstorage``, which keyring installs on Linux) and its version is still no secret."""
+
+
 def redact(value: Any, _secrets: list[str] | None = None) -> Any:
     """A copy of ``value`` with secret-looking keys and any secret from the environment hidden."""
     secrets = _secret_values() if _secrets is None else _secrets
+    if isinstance(value, Public):
+        return Public(value)
     if isinstance(value, dict):
         return {
             k: REDACTED if is_secret(k) and isinstance(v, str) and v else redact(v, secrets)
