@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 
 from litlab import LitlabError
+from litlab.models import BinaryClassifier
 from litlab.run import fit_and_test
 from tests.conftest import SMALL_MNIST
 
@@ -237,6 +238,32 @@ def test_an_optimizer_override_on_a_resume_is_applied_and_said(cfg_for, tmp_path
         "litlab: this resume applies model.optimizer.lr=1e-09 (was 0.1), "
         "model.optimizer.weight_decay=0.5 (was unset) to the restored optimizer and schedule."
     ]
+
+
+class OwnTrainStart(BinaryClassifier):
+    """A user's task with its own ``on_train_start``, which does not call ``super()``."""
+
+    def on_train_start(self) -> None:
+        self.started = True
+
+
+def test_a_resume_applies_its_config_to_a_task_with_its_own_on_train_start(
+    cfg_for, tmp_path, monkeypatch
+):
+    """The changes were applied in LitTask.on_train_start: an override without super() kept the
+    restored lr 0.1 while run.json said 1e-9."""
+    monkeypatch.setenv("LITLAB_TRUSTED_PACKAGES", "tests")  # the resume builds this test's class
+    args = ["experiment=logistic", *QUIET, "test=false", "trainer.limit_train_batches=2"]
+    own = f"model._target_={__name__}.OwnTrainStart"
+    fit_and_test(cfg_for(*args, own, "trainer.max_epochs=2"))
+    run_dir = tmp_path / "run"
+    seen = RatesAtStart()
+    resumed = fit_and_test(
+        cfg_for(f"ckpt_path={run_dir}", "trainer.max_epochs=3", "model.optimizer.lr=1e-9"),
+        callbacks=[seen],
+    )
+    assert type(resumed.model) is OwnTrainStart and resumed.model.started
+    assert seen.rates == [1e-9]
 
 
 @pytest.mark.parametrize(

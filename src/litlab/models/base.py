@@ -20,11 +20,12 @@ Lightning hook.
 
 What LitTask does on its own (``litlab.models.optim``): the optimizer takes the fused kernel on
 a GPU; a scheduler whose length follows from the run (OneCycleLR's ``total_steps``,
-CosineAnnealingLR's ``T_max``, unless the config sets it) gets it in ``configure_optimizers``;
-a resume takes from the config what it changed since the checkpoint (a longer run, a new
-learning rate: ``on_train_start``), the progress from the checkpoint. Reseeding
-every epoch (exact resumes) and stopping on a NaN loss are callbacks, ``litlab.run.callbacks``,
-listed in ``configs/callbacks/default.yaml``.
+CosineAnnealingLR's ``T_max``, unless the config sets it) gets it in ``configure_optimizers``.
+The rest is done by callbacks, so overriding a hook loses none of it: a resume takes from the
+config what it changed since the checkpoint (a longer run, a new learning rate), the progress
+from the checkpoint (``litlab.run.resume.ContinueFromConfig``, added to every run in code);
+reseeding every epoch (exact resumes) and stopping on a NaN loss (``litlab.run.callbacks``,
+listed in ``configs/callbacks/default.yaml``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from typing_extensions import override
 from litlab.models.optim import (
     OptimizerFactory,
     SchedulerFactory,
-    continue_from_config,
     optimizers,
 )
 
@@ -219,10 +219,3 @@ class LitTask(L.LightningModule):
     @override
     def configure_optimizers(self):
         return optimizers(self)
-
-    @override
-    def on_train_start(self) -> None:
-        # Lightning has restored a resumed run's optimizer and schedule by now: what the config
-        # changed since (a longer run, a new learning rate) replaces what was restored.
-        if self.trainer.ckpt_path:
-            continue_from_config(self)

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from litlab import LitlabError, first_line
 from litlab.config.project import project_trusted
 from litlab.run.checkpoints import Checkpoint, SaveRunConfig
+from litlab.run.resume import ContinueFromConfig
 from litlab.tracking import wandb_run
 
 # Hydra 1.4 asks instantiate which targets a config may call (1.5 will refuse the others);
@@ -113,13 +114,15 @@ def build_all(
 ) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """The datamodule, model and trainer a config describes, plus the callbacks added in code:
     ``extra_callbacks``; ``SaveRunConfig``, which stores ``plain`` (the resolved, redacted
-    config) and ``source`` (the same before resolving) in every checkpoint; and with litlab's
+    config) and ``source`` (the same before resolving) in every checkpoint; ``ContinueFromConfig``
+    (a resume applies what its config changed since the checkpoint); and with litlab's
     ``WandbLogger``, ``SentByEpochEnd``. ``previous_wandb`` is the wandb run a resumed run
     continues."""
     datamodule = build(cfg.data, "data")
     model = build(cfg.model, "model")
     callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
     callbacks.append(SaveRunConfig(plain, source))
+    callbacks.append(ContinueFromConfig())  # a resume applies what its config changed
     callbacks.extend(extra_callbacks)
     loggers = [
         build_logger(k, c, plain, previous_wandb, packages_listed=True)

@@ -9,15 +9,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+from typing_extensions import override
 
 from litlab import LitlabError
 from litlab.config import CONFIG_DIR, to_plain
+from litlab.models.optim import continue_from_config
 from litlab.run.checkpoints import Checkpoint, check_same_task
 from litlab.tracking import manifest
 
 LOCK_FILE = ".lock"
+
+
+class ContinueFromConfig(Callback):
+    """On a resume, once Lightning has restored the optimizer and schedule: what the config
+    changed since (a longer run, a new learning rate) replaces what was restored
+    (``litlab.models.optim.continue_from_config``). Added by ``litlab.run.build.build_all``, as
+    a callback rather than a LitTask hook: a task that overrides ``on_train_start`` without
+    calling ``super()`` cannot lose it."""
+
+    @override
+    def on_train_start(self, trainer, pl_module) -> None:
+        if trainer.ckpt_path:
+            continue_from_config(pl_module)
 
 
 def _is_group(key: str) -> bool:
@@ -39,14 +55,14 @@ def resumed_config(cfg: DictConfig, checkpoint: Checkpoint, overrides: list[str]
     if explicit:
         check_same_task(saved, to_plain(cfg), checkpoint.path)
     merged = OmegaConf.create(copy.deepcopy(checkpoint.source or saved))
-    for override in OverridesParser.create().parse_overrides(overrides):
-        key = override.key_or_group
+    for typed in OverridesParser.create().parse_overrides(overrides):
+        key = typed.key_or_group
         if key.startswith("hydra.") or key == "experiment":
             continue
-        if override.is_delete():
+        if typed.is_delete():
             _delete(merged, key)
         elif _is_group(key):
-            _replace_group(merged, cfg, override.input_line or key, saved, explicit)
+            _replace_group(merged, cfg, typed.input_line or key, saved, explicit)
         else:
             OmegaConf.update(merged, key, OmegaConf.select(cfg, key), force_add=True)
     merged.name = saved["name"]
