@@ -291,9 +291,10 @@ def _first_records(lg, config: dict, info: dict, packages: dict[str, str], run) 
     run.save(str(path), base_path=run.dir, policy="now")
 
 
-def finish(loggers, metrics: dict[str, float], failed: bool) -> dict | None:
+def finish(loggers, metrics: dict[str, float], status: str) -> dict | None:
     """Final metrics into the run summary, then close the run (Lightning leaves it open, and the
-    next run in this process would join it). Returns where the run is, and prints it once."""
+    next run in this process would join it) as its ``status`` says: ``success``, ``failed`` or
+    ``pruned``. Returns where the run is, and prints it once."""
     where = None
     if rank_zero_only.rank != 0:
         return None
@@ -311,7 +312,9 @@ def finish(loggers, metrics: dict[str, float], failed: bool) -> dict | None:
         where = {"id": run.id, "project": run.project, "mode": run.settings.mode}
         run_dir = str(Path(run.dir).parent)  # <run dir>/wandb/offline-run-<time>-<id>
         where["dir" if offline else "url"] = run_dir if offline else run.url
-        run.finish(exit_code=1 if failed else 0)
+        if status == "pruned":  # wandb's own states are finished and failed: pruned is neither
+            run.summary["status"] = "pruned"  # as in run.json
+        run.finish(exit_code=1 if status == "failed" else 0)
         if offline:
             print(f"wandb: offline run in {run_dir}; upload it with: wandb sync {run_dir}")
         elif run.url:
