@@ -196,6 +196,14 @@ def test_sweep_refuses_ddp_trials_before_starting(workdir):
     assert not (workdir / "logs").exists()  # no study, no trial
 
 
+def test_sweep_refuses_a_bad_wandb_mode_before_starting(workdir, monkeypatch):
+    # Each trial refused it in turn, and the sweep ended "2 trials: 0 complete, 2 failed".
+    monkeypatch.setenv("WANDB_MODE", "ofline")
+    with pytest.raises(LitlabError, match=r"^WANDB_MODE='ofline' is not a wandb mode \(online"):
+        sweep([*LINEAR, "hparams_search.n_trials=2"])
+    assert not (workdir / "logs").exists()  # no study, no trial
+
+
 def test_pruned_trial_says_pruned_in_its_run_json_and_everywhere_else(workdir):
     # A pruner that prunes every trial at its first report: val/loss is never below 0.
     overrides = [

@@ -7,8 +7,10 @@ import lightning
 import optuna
 import pytest
 
+from litlab import LitlabError
 from litlab.config import compose_config
 from litlab.run import fit_and_test
+from litlab.run.evaluation import plan_eval
 from litlab.tracking import wandb_run
 from tests.conftest import final_metrics, run_cli, run_dirs
 from tests.tracking.conftest import assert_picture, manifest
@@ -207,3 +209,47 @@ def test_a_pruned_run_ends_pruned_in_wandb_and_a_failed_one_failed(
     assert offline.exit_code == exit_code
     assert offline.summary.get("status") == ("pruned" if status == "pruned" else None)
     assert offline.history  # the epoch it trained was logged before it stopped
+
+
+@pytest.mark.parametrize(
+    "env, override, named",
+    [
+        ("ofline", None, "WANDB_MODE='ofline'"),
+        ("", None, "WANDB_MODE=''"),  # wandb refuses an empty one too
+        ("ofline", "logger.wandb.mode=offline", "WANDB_MODE='ofline'"),  # wandb reads it anyway
+        (None, "logger.wandb.mode=Offline", "logger.wandb.mode='Offline'"),
+    ],
+)
+def test_a_bad_wandb_mode_is_refused_before_the_run(
+    cfg_for, tmp_path, monkeypatch, env, override, named
+):
+    # wandb raised it at the run's first use, in a traceback, after the run dir was written.
+    if env is not None:
+        monkeypatch.setenv("WANDB_MODE", env)
+    cfg = cfg_for("experiment=linear", "trainer.max_epochs=1", *([override] if override else []))
+    with pytest.raises(LitlabError) as err:
+        fit_and_test(cfg)
+    message = str(err.value)
+    assert message.startswith(f"{named} is not a wandb mode (online, offline, disabled, ")
+    assert not (tmp_path / "run").exists()
+
+
+def test_litlab_eval_refuses_a_bad_wandb_mode(trained, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "ofline")
+    cfg = compose_config(
+        [f"ckpt_path={trained('linear')}", "logger=wandb"], tmp_path / "eval", config_name="eval"
+    )
+    with pytest.raises(LitlabError, match=r"^WANDB_MODE='ofline' is not a wandb mode \(online"):
+        plan_eval(cfg)
+
+
+def test_a_bad_wandb_mode_on_the_command_line_is_one_line(tmp_path):
+    proc = run_cli(
+        "litlab-train", "experiment=linear", cwd=tmp_path, env={"WANDB_MODE": "ofline"}, check=False
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "litlab: error: WANDB_MODE='ofline' is not a wandb mode (online, offline, disabled, "
+        "shared, dryrun, run): set one of them, or unset it (litlab then picks online or offline)."
+    ]
+    assert not list((tmp_path / "logs").rglob("*/runs/*"))  # a refused run leaves no run dir
