@@ -39,6 +39,18 @@ def test_wandb_logger_keeps_init_kwargs_and_starts_no_run_until_asked(tmp_path):
     assert logger.version == "pinned01"  # the public id litlab records before wandb starts
 
 
+def test_wandb_takes_the_modes_litlab_lets_through():
+    """tracking.wandb_run.check_modes refuses any ``WANDB_MODE`` or ``mode`` outside MODES, which
+    wandb's Settings would refuse at the run's first use."""
+    import typing
+
+    from wandb.sdk.wandb_settings import Settings
+
+    from litlab.tracking.wandb_run import MODES
+
+    assert set(typing.get_args(Settings.model_fields["mode"].annotation)) == set(MODES)
+
+
 def test_csv_experiment_writer_hooks_litlab_overrides_exist():
     """tracking.csv_logger keeps metrics.csv across resumes by overriding two private methods of
     Lightning's ExperimentWriter and filling CSVLogger's ``_experiment``."""

@@ -53,10 +53,12 @@ class OfflineRun:
     summary: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     artifacts: list = field(default_factory=list)
+    exit_code: int | None = None  # None: the run was never finished (killed, say)
 
 
 def read_offline_run(run_dir: Path) -> OfflineRun:
-    """The one offline wandb run under ``<run_dir>/wandb``: config, summary, history, artifacts."""
+    """The one offline wandb run under ``<run_dir>/wandb``: config, summary, history, artifacts,
+    exit code."""
     (wandb_dir,) = sorted((run_dir / "wandb").glob("offline-run-*"))
     (log,) = wandb_dir.glob("run-*.wandb")
     run = OfflineRun(wandb_dir)
@@ -77,4 +79,6 @@ def read_offline_run(run_dir: Path) -> OfflineRun:
             run.history.append({_key(i): json.loads(i.value_json) for i in record.history.item})
         elif kind == "artifact":
             run.artifacts.append(record.artifact)
+        elif kind == "exit":  # wandb shows 0 as finished, anything else as failed
+            run.exit_code = record.exit.exit_code
     return run

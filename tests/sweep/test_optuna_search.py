@@ -25,6 +25,7 @@ from litlab.tracking.compare import read_runs
 from tests.conftest import final_metrics, run_cli
 from tests.servers import wait_for
 from tests.sweep.conftest import LINEAR, QUIET, read_csv, study_of
+from tests.wandb_offline import read_offline_run
 
 
 @pytest.mark.slow
@@ -195,6 +196,14 @@ def test_sweep_refuses_ddp_trials_before_starting(workdir):
     assert not (workdir / "logs").exists()  # no study, no trial
 
 
+def test_sweep_refuses_a_bad_wandb_mode_before_starting(workdir, monkeypatch):
+    # Each trial refused it in turn, and the sweep ended "2 trials: 0 complete, 2 failed".
+    monkeypatch.setenv("WANDB_MODE", "ofline")
+    with pytest.raises(LitlabError, match=r"^WANDB_MODE='ofline' is not a wandb mode \(online"):
+        sweep([*LINEAR, "hparams_search.n_trials=2"])
+    assert not (workdir / "logs").exists()  # no study, no trial
+
+
 def test_pruned_trial_says_pruned_in_its_run_json_and_everywhere_else(workdir):
     # A pruner that prunes every trial at its first report: val/loss is never below 0.
     overrides = [
@@ -211,6 +220,8 @@ def test_pruned_trial_says_pruned_in_its_run_json_and_everywhere_else(workdir):
     assert trial.state.name == "PRUNED"
     record = manifest.read(trial.user_attrs["run_dir"])
     assert record["status"] == "pruned" and "pruned at epoch 0" in record["error"]
+    offline = read_offline_run(Path(trial.user_attrs["run_dir"]))  # wandb: pruned, not failed
+    assert offline.exit_code == 0 and offline.summary["status"] == "pruned"
     sweep_dir = optuna_search.plan(overrides).dir
     assert [r["status"] for r in read_csv(sweep_dir / "results.csv")] == ["pruned"]
     assert [r["status"] for r in read_runs([sweep_dir])] == ["pruned"]  # litlab-compare's rows

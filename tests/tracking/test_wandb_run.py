@@ -4,10 +4,13 @@ import json
 import socket
 
 import lightning
+import optuna
 import pytest
 
+from litlab import LitlabError
 from litlab.config import compose_config
 from litlab.run import fit_and_test
+from litlab.run.evaluation import plan_eval
 from litlab.tracking import wandb_run
 from tests.conftest import final_metrics, run_cli, run_dirs
 from tests.tracking.conftest import assert_picture, manifest
@@ -143,7 +146,7 @@ def test_wandb_starts_in_the_background_and_the_first_use_waits_for_it(tmp_path)
     assert seen == [("litlab-wandb-start", "bg123456")]
     assert isinstance(lg.experiment, wandb.sdk.wandb_run.Run)
     assert lg.experiment.config["first"] == 1
-    where = wandb_run.finish([lg], {"final": 2.0}, failed=False)
+    where = wandb_run.finish([lg], {"final": 2.0}, "success")
     offline = read_offline_run(tmp_path)
     assert where["id"] == "bg123456" and offline.summary["final"] == 2.0
     assert [h["m"] for h in offline.history] == [1.0]  # the queued record was sent
@@ -163,7 +166,7 @@ def test_a_failed_background_start_raises_where_wandb_is_first_needed(tmp_path, 
     with pytest.raises(wandb.errors.UsageError, match="cannot start the service"):
         lg.log_metrics({"m": 1.0}, step=0)
     lg.finalize("failed")  # the run is closed as it failed: no wandb run to close, no error
-    assert wandb_run.finish([lg], {}, failed=True) is None
+    assert wandb_run.finish([lg], {}, "failed") is None
 
 
 def test_disabled_wandb_runs_without_a_wandb_folder(cfg_for, tmp_path):
@@ -172,3 +175,81 @@ def test_disabled_wandb_runs_without_a_wandb_folder(cfg_for, tmp_path):
     )
     assert run.metrics and manifest(tmp_path / "run")["status"] == "finished"
     assert not (tmp_path / "run" / "wandb").exists()
+
+
+class Raises(lightning.Callback):
+    """Raises ``error`` at the end of the first validation, as Optuna's pruning callback does."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            raise self.error
+
+
+@pytest.mark.parametrize(
+    "error, status, exit_code",
+    [
+        (optuna.TrialPruned("Trial was pruned at epoch 0."), "pruned", 0),
+        (RuntimeError("boom"), "failed", 1),
+    ],
+    ids=["pruned", "failed"],
+)
+def test_a_pruned_run_ends_pruned_in_wandb_and_a_failed_one_failed(
+    cfg_for, tmp_path, error, status, exit_code
+):
+    # A sweep's pruner stopping a run is no failure: wandb finishes it (exit code 0, which wandb
+    # shows as finished) and its summary says pruned, as run.json does. It used to say failed.
+    with pytest.raises(type(error)):
+        fit_and_test(cfg_for("experiment=linear", "trainer.max_epochs=3"), [Raises(error)])
+    record = manifest(tmp_path / "run")
+    offline = read_offline_run(tmp_path / "run")
+    assert record["status"] == status and str(error) in record["error"]
+    assert offline.exit_code == exit_code
+    assert offline.summary.get("status") == ("pruned" if status == "pruned" else None)
+    assert offline.history  # the epoch it trained was logged before it stopped
+
+
+@pytest.mark.parametrize(
+    "env, override, named",
+    [
+        ("ofline", None, "WANDB_MODE='ofline'"),
+        ("", None, "WANDB_MODE=''"),  # wandb refuses an empty one too
+        ("ofline", "logger.wandb.mode=offline", "WANDB_MODE='ofline'"),  # wandb reads it anyway
+        (None, "logger.wandb.mode=Offline", "logger.wandb.mode='Offline'"),
+    ],
+)
+def test_a_bad_wandb_mode_is_refused_before_the_run(
+    cfg_for, tmp_path, monkeypatch, env, override, named
+):
+    # wandb raised it at the run's first use, in a traceback, after the run dir was written.
+    if env is not None:
+        monkeypatch.setenv("WANDB_MODE", env)
+    cfg = cfg_for("experiment=linear", "trainer.max_epochs=1", *([override] if override else []))
+    with pytest.raises(LitlabError) as err:
+        fit_and_test(cfg)
+    message = str(err.value)
+    assert message.startswith(f"{named} is not a wandb mode (online, offline, disabled, ")
+    assert not (tmp_path / "run").exists()
+
+
+def test_litlab_eval_refuses_a_bad_wandb_mode(trained, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "ofline")
+    cfg = compose_config(
+        [f"ckpt_path={trained('linear')}", "logger=wandb"], tmp_path / "eval", config_name="eval"
+    )
+    with pytest.raises(LitlabError, match=r"^WANDB_MODE='ofline' is not a wandb mode \(online"):
+        plan_eval(cfg)
+
+
+def test_a_bad_wandb_mode_on_the_command_line_is_one_line(tmp_path):
+    proc = run_cli(
+        "litlab-train", "experiment=linear", cwd=tmp_path, env={"WANDB_MODE": "ofline"}, check=False
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "litlab: error: WANDB_MODE='ofline' is not a wandb mode (online, offline, disabled, "
+        "shared, dryrun, run): set one of them, or unset it (litlab then picks online or offline)."
+    ]
+    assert not list((tmp_path / "logs").rglob("*/runs/*"))  # a refused run leaves no run dir

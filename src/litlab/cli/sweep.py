@@ -44,6 +44,9 @@ def run(argv: list[str]) -> None:
         return
     search.check_trial_devices(sweep.cfg)  # before any trial, not once per trial
     load_torch()
+    from litlab.tracking import wandb_run  # Lightning's loaded now
+
+    wandb_run.check_modes(sweep.cfg.get("logger"))  # each trial would refuse it, one by one
     worker = int(os.environ.get(search.WORKER_ENV, "0"))
     n_jobs = int(sweep.cfg.hparams_search.n_jobs)
     workers: list = []

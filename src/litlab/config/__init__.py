@@ -51,9 +51,12 @@ def version_base() -> dict:
 
 
 def check_config(cfg: DictConfig) -> None:
-    """The seed and settings that go together, the packages of the chosen loggers and callbacks,
-    then each ``_target_``'s keys, types, ranges."""
+    """The seed and settings that go together, wandb's mode, the packages of the chosen loggers
+    and callbacks, then each ``_target_``'s keys, types, ranges."""
+    from litlab.tracking.wandb_run import check_modes  # imports Lightning, as check_targets does
+
     check_values(cfg)
+    check_modes(cfg.get("logger"))
     check_extras(cfg)
     check_targets(cfg)
 

@@ -87,6 +87,7 @@ def plan_eval(cfg: DictConfig) -> EvalPlan:
         saved.data.eval_batch_size = cfg.batch_size
     check_targets(OmegaConf.create({"data": saved.data, "trainer": to_plain(cfg.trainer)}))
     if cfg.get("logger"):
+        wandb_run.check_modes(cfg.logger)
         check_targets(cfg.logger, "logger")
     datamodule = build_saved_data(saved, cfg.get("data_dir"))
     if rank_zero_only.rank == 0:

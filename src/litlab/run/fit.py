@@ -93,6 +93,10 @@ def fit_and_test(cfg: DictConfig, callbacks: Sequence = ()) -> Run:
                 paths = {"run dir": run_dir, "best checkpoint": ckpts.get("best")}
                 print_summary(f"litlab · {cfg.name} · seed {cfg.seed}", metrics, paths)
                 status = "success"
+            except Exception as err:
+                if outcome.pruned(err):  # a sweep's pruner stopped it: run.json and wandb say so
+                    status = "pruned"
+                raise
             finally:
                 _close(planned, manifest, status, metrics, ckpts)
     except (KeyboardInterrupt, SystemExit) as err:
@@ -178,6 +182,7 @@ def _close(planned: Plan, manifest: Manifest, status: str, metrics: dict, ckpts:
     trainer = planned.trainer
     where = outcome.close_loggers(trainer.loggers, status, metrics)
     manifest.interrupted = trainer.interrupted
+    manifest.pruned = status == "pruned"
     manifest.update(
         metrics=metrics,
         checkpoints=ckpts or outcome.checkpoints(trainer),
@@ -185,7 +190,7 @@ def _close(planned: Plan, manifest: Manifest, status: str, metrics: dict, ckpts:
         loggers=outcome.logger_dirs(trainer.loggers),
         **({"wandb": where} if where else {}),
     )
-    info("run %s", "finished" if status == "success" else "failed")
+    info("run %s", "finished" if status == "success" else status)
 
 
 def _lock(run_dir: str):

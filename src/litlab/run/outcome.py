@@ -4,6 +4,7 @@ loggers' folders; and closing the loggers. Shared by ``fit`` and ``evaluate``.""
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,9 +47,18 @@ def logger_dirs(loggers: Sequence) -> dict[str, str]:
     }
 
 
+def pruned(err: BaseException) -> bool:
+    """Whether ``err`` is Optuna's ``TrialPruned``: a sweep's pruner stopped the run on purpose
+    (its callback raises it inside ``trainer.fit``), which is no failure. optuna is not imported
+    for this: where it is not loaded, nothing raised its exception."""
+    optuna = sys.modules.get("optuna")
+    return optuna is not None and isinstance(err, optuna.TrialPruned)
+
+
 def close_loggers(loggers: Sequence, status: str, final: dict[str, float]) -> dict | None:
-    """Every logger finalized with the run's ``status``, and wandb's run finished with the
-    ``final`` metrics in its summary; returns where that wandb run is (None without one)."""
-    for lg in loggers:
-        lg.finalize(status)
-    return wandb_run.finish(loggers, final, failed=status != "success")
+    """Every logger finalized, and wandb's run finished with the ``final`` metrics in its
+    summary and the run's ``status`` (``success``, ``failed`` or ``pruned``); returns where that
+    wandb run is (None without one)."""
+    for lg in loggers:  # Lightning's loggers know success and failed (MLflow refuses others)
+        lg.finalize("success" if status == "success" else "failed")
+    return wandb_run.finish(loggers, final, status)

@@ -358,7 +358,6 @@ def objective(sweep: Sweep):
     """Optuna's objective: one litlab run per trial, its metric the trial's value."""
     import optuna
 
-    from litlab.tracking import manifest
     from litlab.tracking.redaction import redact_overrides
 
     def run_trial(trial: optuna.Trial) -> float:
@@ -375,10 +374,7 @@ def objective(sweep: Sweep):
             cfg = compose_config([*overrides, *_group(sweep.cfg, sweep.name)], output_dir=run_dir)
             check_trial_devices(cfg)
             metrics = _trial_metrics(sweep, trial, cfg, overrides)
-        except optuna.TrialPruned as err:
-            # The run stopped on the pruner's exception, so it recorded itself as failed.
-            if (run_dir / manifest.FILENAME).is_file():  # a cross-validated trial has none
-                manifest.mark(run_dir, "pruned", str(err))
+        except optuna.TrialPruned:  # no error: the run recorded itself pruned (fit_and_test)
             raise
         except (KeyboardInterrupt, SystemExit) as err:
             if not interrupt.requested() and not isinstance(err, KeyboardInterrupt):

@@ -35,8 +35,7 @@ def read(run_dir: str | Path) -> dict:
 
 def mark(run_dir: str | Path, status: str, error: str | None) -> None:
     """End the run.json of a run whose own process could not (it was killed, or its DDP ranks
-    were stopped), or could not know how (a sweep's pruner stopped it): its status, its error,
-    the end time."""
+    were stopped): its status, its error, the end time."""
     data = read(run_dir)
     data.update(status=status, error=error, end_time=_now())
     write_text(Path(run_dir) / FILENAME, json.dumps(data, indent=2, default=str) + "\n")
@@ -46,7 +45,7 @@ class Manifest:
     """Use as ``with Manifest(run_dir, provenance.gather()) as m: ... m.update(...)``.
 
     The status is ``running`` while the run runs, then ``finished``, ``failed`` (with the error) or
-    ``interrupted``; a sweep marks a trial its pruner stopped ``pruned`` (``mark``). The top
+    ``interrupted``, or ``pruned`` when a sweep's pruner stopped it (the caller says so). The top
     level describes the latest attempt (its command and overrides); a resumed run passes its run
     dir's record as ``previous``: its earlier attempts, each with its command, overrides and
     outcome, go to ``history``, and it keeps its wandb run. Nothing is written before
@@ -57,6 +56,7 @@ class Manifest:
     def __init__(self, run_dir: str | Path, provenance: dict, previous: dict | None = None):
         self.path = Path(run_dir) / FILENAME
         self.interrupted = False  # set by the caller: Lightning turns Ctrl+C into SystemExit(1)
+        self.pruned = False  # set by the caller: Optuna's TrialPruned, which this does not import
         self.data: dict[str, Any] = {**(previous or {})}
         self.data.update(status="running", error=None, start_time=_now(), end_time=None)
         self.data.update(redact(provenance))
@@ -84,6 +84,8 @@ class Manifest:
             isinstance(err, SystemExit) and self.interrupted
         ):
             status, message = "interrupted", "interrupted (Ctrl+C or a signal)"
+        elif self.pruned:
+            status, message = "pruned", str(err)  # "Trial was pruned at epoch 3."
         else:
             status = "failed"
             message = "".join(traceback.format_exception_only(kind, err)).strip()

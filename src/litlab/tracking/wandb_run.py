@@ -17,6 +17,10 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 from typing_extensions import override
 
+from litlab import LitlabError
+
+# The modes wandb takes: its Settings' ``mode`` field (pinned by tests/test_library_contracts.py).
+MODES = ("online", "offline", "disabled", "shared", "dryrun", "run")
 _OFFLINE = ("offline", "dryrun")
 # How often wandb's service writes what a run logged to its .wandb file. wandb's default, 15 s,
 # loses it all when the run's process is killed right after training: the service quits a few
@@ -77,6 +81,26 @@ def wandb_mode() -> str:
     if has_api_key() and reachable(_base_url()):
         return "online"
     return "offline"
+
+
+def check_modes(logger_cfg) -> None:
+    """Refuse before the run starts, in one line, a mode that wandb would refuse with a
+    traceback at the run's first use: ``WANDB_MODE`` (wandb reads it even where the config sets
+    the mode), then each wandb logger's ``mode``."""
+    keys = [key for key, node in (logger_cfg or {}).items() if node and is_wandb(node)]
+    if not keys:
+        return
+    not_a_mode = f"is not a wandb mode ({', '.join(MODES)})"
+    env = os.environ.get("WANDB_MODE")
+    if env is not None and env not in MODES:  # "" too: wandb refuses an empty one
+        raise LitlabError(
+            f"WANDB_MODE={env!r} {not_a_mode}: set one of them, or unset it (litlab then "
+            "picks online or offline)."
+        )
+    for key in keys:
+        mode = logger_cfg[key].get("mode")
+        if mode is not None and mode not in MODES:
+            raise LitlabError(f"logger.{key}.mode={mode!r} {not_a_mode}: use one of them.")
 
 
 def is_offline(mode: str | None) -> bool:
@@ -291,9 +315,10 @@ def _first_records(lg, config: dict, info: dict, packages: dict[str, str], run) 
     run.save(str(path), base_path=run.dir, policy="now")
 
 
-def finish(loggers, metrics: dict[str, float], failed: bool) -> dict | None:
+def finish(loggers, metrics: dict[str, float], status: str) -> dict | None:
     """Final metrics into the run summary, then close the run (Lightning leaves it open, and the
-    next run in this process would join it). Returns where the run is, and prints it once."""
+    next run in this process would join it) as its ``status`` says: ``success``, ``failed`` or
+    ``pruned``. Returns where the run is, and prints it once."""
     where = None
     if rank_zero_only.rank != 0:
         return None
@@ -311,7 +336,9 @@ def finish(loggers, metrics: dict[str, float], failed: bool) -> dict | None:
         where = {"id": run.id, "project": run.project, "mode": run.settings.mode}
         run_dir = str(Path(run.dir).parent)  # <run dir>/wandb/offline-run-<time>-<id>
         where["dir" if offline else "url"] = run_dir if offline else run.url
-        run.finish(exit_code=1 if failed else 0)
+        if status == "pruned":  # wandb's own states are finished and failed: pruned is neither
+            run.summary["status"] = "pruned"  # as in run.json
+        run.finish(exit_code=1 if status == "failed" else 0)
         if offline:
             print(f"wandb: offline run in {run_dir}; upload it with: wandb sync {run_dir}")
         elif run.url:
