@@ -12,7 +12,7 @@ from litlab import LitlabError
 from litlab.models import PolynomialRegression
 from litlab.run import fit_and_test
 from litlab.run.checkpoints import load, run_config
-from tests.conftest import final_metrics, run_cli, run_dirs
+from tests.conftest import final_metrics, run_cli
 
 EVERY_EPOCH = [
     "callbacks.model_checkpoint.save_top_k=-1",
@@ -107,18 +107,22 @@ def test_a_model_that_is_not_a_littask_is_refused_before_anything_runs(cfg_for, 
 
 
 @pytest.mark.slow
-def test_lightnings_slurm_hint_and_adverts_are_not_shown(tmp_path):
+@pytest.mark.parametrize("tool", ["litlab-train", "litlab-sweep"])
+def test_lightnings_slurm_hint_and_adverts_are_not_shown(tool, tmp_path):
     """Issue 21 item 20: every run printed Lightning's "`srun` is available" hint where Slurm is
-    installed, and a litlogger advert into the terminal and train.log."""
+    installed, and a litlogger advert into the terminal and train.log; litlab-sweep's trials
+    printed the advert and torch's LeafSpec warning still."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "srun").write_text("#!/bin/sh\n")
     (bin_dir / "srun").chmod(0o755)
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     args = ["experiment=linear", "logger=none", "trainer=cpu", "trainer.max_epochs=1"]
-    proc = run_cli("litlab-train", *args, cwd=tmp_path, env=env)
-    (run_dir,) = run_dirs(tmp_path, "linear")
-    for text in (proc.stdout + proc.stderr, (run_dir / "train.log").read_text()):
+    sweep = ["hparams_search=linear", "hparams_search.n_trials=1"] if tool == "litlab-sweep" else []
+    proc = run_cli(tool, *args, *sweep, cwd=tmp_path, env=env)
+    logs = [p.read_text() for p in (tmp_path / "logs" / "linear").rglob("train.log")]
+    assert len(logs) == (tool == "litlab-train")  # a sweep's trials keep no train.log
+    for text in (proc.stdout + proc.stderr, *logs):
         assert "`srun` command" not in text and "litlogger" not in text and "Tip:" not in text
         assert "LeafSpec" not in text  # torch's FutureWarning, raised in Lightning's own code
     assert "GPU available" in proc.stdout + proc.stderr  # Lightning's other messages stay

@@ -224,6 +224,40 @@ def test_an_outage_past_the_limit_ends_the_worker_in_one_line_and_its_trial_is_r
     assert_no_secret_written(tmp_path)
 
 
+def test_ctrl_c_while_the_database_is_away_is_one_line_and_status_130(
+    tmp_path, pg, database, monkeypatch
+):
+    """Ctrl+C ended the wait for the database as an outage past its limit does: status 1."""
+    same_study = [
+        "logger=csv",
+        "hparams_search.study_name=ctrl-c",
+        "hparams_search.n_trials=1",
+        "hparams_search.heartbeat=1",
+        "hparams_search.outage_limit=600",
+        f"hparams_search.storage={database}",
+    ]
+    long = ["trainer.max_epochs=1000", "callbacks.early_stopping.patience=1000"]
+    worker = start(tmp_path, *same_study, *long, log="ctrl-c")
+    out = tmp_path / "ctrl-c.out"
+    study = functools.cache(lambda: study_for(tmp_path, same_study, monkeypatch))
+    wait_for(lambda: running_trials(study, {out: worker}), "its trial", tries=3000)
+    pg.stop()
+    try:
+        # The heartbeat thread finds the database gone within a second, and starts waiting.
+        wait_for(lambda: "is out of reach" in out.read_text(), "the outage", tries=3000)
+        worker.send_signal(signal.SIGINT)
+        assert worker.wait(timeout=600) == 130, out.read_text()
+    finally:
+        pg.start()
+    text = out.read_text()
+    line = text.splitlines()[-1]
+    assert line.startswith(
+        "litlab-sweep: interrupted; hparams_search.storage=postgresql://litlab:<redacted>@"
+    ), text
+    assert line.endswith("the trial this stopped is retried, as a killed one is.")
+    assert "Traceback" not in text
+
+
 def test_urls_as_users_write_them_and_one_line_when_they_fail(tmp_path, pg, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LITLAB_LOG_DIR", str(tmp_path / "logs"))

@@ -11,7 +11,13 @@ import os
 import sys
 
 from litlab import LitlabError, __version__
-from litlab.cli.common import interrupted_exit, load_torch, quote_paths, user_errors
+from litlab.cli.common import (
+    interrupted_exit,
+    load_torch,
+    quiet_lightning,
+    quote_paths,
+    user_errors,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +38,7 @@ def run(argv: list[str]) -> None:
     """Plan the sweep, start the workers, optimize, and write the results table."""
     from litlab.sweep import devices, interrupt
     from litlab.sweep import optuna_search as search
-    from litlab.tracking.provenance import shell_command
+    from litlab.sweep.storage import DatabaseGone
     from litlab.tracking.redaction import redact_text
 
     args = _parser().parse_args(argv)
@@ -62,15 +68,29 @@ def run(argv: list[str]) -> None:
                 print(
                     f"{n_jobs} workers on GPUs {', '.join(gpus)}: worker i on GPU i mod {len(gpus)}"
                 )
-        stopped = False
+        stopped, gone = False, None
         try:
             search.optimize(sweep, study)
         except KeyboardInterrupt:
             stopped = True
+        except DatabaseGone as err:
+            if not interrupt.requested():
+                raise
+            gone = err  # Ctrl+C ended the wait for the database: nothing more can be read
         finally:
             failed = [w.args for w in workers if w.wait() != 0]
         stopped = stopped or interrupt.requested()
-    if worker == 0:
+    _end(argv, sweep, study, worker, stopped, gone, failed)
+
+
+def _end(argv, sweep, study, worker: int, stopped: bool, gone, failed: list) -> None:
+    """The results table (the first worker's), then how the command ends: interrupted (status
+    130, saying what to run next), a worker failed, or done. ``gone``: Ctrl+C ended a wait for
+    the study's database (``DatabaseGone``), which then holds no results to read."""
+    from litlab.sweep import optuna_search as search
+    from litlab.tracking.provenance import shell_command
+
+    if worker == 0 and not gone:
         path = search.write_study_results(sweep, study)
         print(path.read_text().split("## Trials")[0].rstrip())
         print(f"sweep results: {path}")
@@ -79,8 +99,10 @@ def run(argv: list[str]) -> None:
             sys.exit(130)
         again = shell_command(["litlab-sweep", *argv])
         print(
-            f"litlab-sweep: interrupted; the running trial is marked failed and queued again. "
-            f"Continue with: {again}",
+            f"litlab-sweep: interrupted; {gone}"  # says to run the command again once it is back
+            if gone
+            else "litlab-sweep: interrupted; the running trial is marked failed and queued "
+            f"again. Continue with: {again}",
             file=sys.stderr,
         )
         sys.exit(130)
@@ -91,6 +113,7 @@ def run(argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """``litlab-sweep``: ``run`` with a mistake ending in one line, and a Ctrl+C before any
     trial started (while the sweep is planned or torch loads) in one line and status 130."""
+    quiet_lightning()
     with interrupted_exit(lambda run_dir: ""), user_errors("litlab-sweep"):
         run(sys.argv[1:] if argv is None else argv)
 
