@@ -28,11 +28,15 @@ def wall(cmd: list[str], src: str | None = None) -> dict:
 
 
 def interleaved(fns: dict[str, Callable[[], dict]], repeats: int) -> dict[str, list[dict]]:
-    """Run every contender once per round, rounds in a row, so drifting load hits all alike."""
+    """Run every contender once per round, rounds in a row, so drifting load hits all alike.
+    Each round starts one contender later (round 2: the second first, ...): in a fixed order one
+    contender always runs right after the same other, and whatever that one leaves behind (a
+    wandb service shutting down, files being written back) falls on it alone."""
     results: dict[str, list[dict]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            results[name].append(fn())
+    names = list(fns)
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            results[name].append(fns[name]())
     return results
 
 

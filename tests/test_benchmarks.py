@@ -55,3 +55,16 @@ def test_gpu_benchmark_options_run_on_the_cpu(mnist_root):
         out += proc.stdout
     assert "| mnist-512 | litlab (default) |" in out
     assert "| litlab-train (mnist experiment) |" in out and "pytorch/examples" not in out
+
+
+def test_interleaved_rounds_rotate_who_goes_first():
+    """In a fixed order the baseline always ran right after the same contender: one whole-run
+    benchmark gave it +2.45 s against +1.01 s, which timing both by hand, alternating, did not
+    reproduce."""
+    from benchmarks.common import interleaved
+
+    calls = []
+    fns = {name: (lambda name=name: calls.append(name) or {"s": 0.0}) for name in "abc"}
+    results = interleaved(fns, 4)
+    assert calls == [*"abc", *"bca", *"cab", *"abc"]
+    assert {name: len(runs) for name, runs in results.items()} == {"a": 4, "b": 4, "c": 4}
