@@ -88,6 +88,21 @@ def assert_no_secret_written(root: Path) -> int:
     return len(files)
 
 
+LONG_TRIAL = ["trainer.max_epochs=1000", "callbacks.early_stopping.patience=1000"]
+
+
+def one_trial(name: str, database: str, outage_limit: float) -> list[str]:
+    """The overrides of a study of one trial on ``database``, its heartbeat every second."""
+    return [
+        "logger=csv",
+        f"hparams_search.study_name={name}",
+        "hparams_search.n_trials=1",
+        "hparams_search.heartbeat=1",
+        f"hparams_search.outage_limit={outage_limit}",
+        f"hparams_search.storage={database}",
+    ]
+
+
 def test_three_workers_started_at_once_share_one_study(tmp_path, database, monkeypatch):
     overrides = [
         "logger=wandb",
@@ -186,16 +201,8 @@ def test_two_workers_ride_out_a_database_restart(tmp_path, pg, database, monkeyp
 def test_an_outage_past_the_limit_ends_the_worker_in_one_line_and_its_trial_is_rerun(
     tmp_path, pg, database, monkeypatch
 ):
-    same_study = [
-        "logger=csv",
-        "hparams_search.study_name=outage",
-        "hparams_search.n_trials=1",
-        "hparams_search.heartbeat=1",
-        "hparams_search.outage_limit=2",
-        f"hparams_search.storage={database}",
-    ]
-    long = ["trainer.max_epochs=1000", "callbacks.early_stopping.patience=1000"]
-    worker = start(tmp_path, *same_study, *long, log="gone")
+    same_study = one_trial("outage", database, outage_limit=2)
+    worker = start(tmp_path, *same_study, *LONG_TRIAL, log="gone")
     study = functools.cache(lambda: study_for(tmp_path, same_study, monkeypatch))
     running = {tmp_path / "gone.out": worker}
     (victim,) = wait_for(lambda: running_trials(study, running), "its trial", tries=3000)
@@ -228,16 +235,8 @@ def test_ctrl_c_while_the_database_is_away_is_one_line_and_status_130(
     tmp_path, pg, database, monkeypatch
 ):
     """Ctrl+C ended the wait for the database as an outage past its limit does: status 1."""
-    same_study = [
-        "logger=csv",
-        "hparams_search.study_name=ctrl-c",
-        "hparams_search.n_trials=1",
-        "hparams_search.heartbeat=1",
-        "hparams_search.outage_limit=600",
-        f"hparams_search.storage={database}",
-    ]
-    long = ["trainer.max_epochs=1000", "callbacks.early_stopping.patience=1000"]
-    worker = start(tmp_path, *same_study, *long, log="ctrl-c")
+    same_study = one_trial("ctrl-c", database, outage_limit=600)
+    worker = start(tmp_path, *same_study, *LONG_TRIAL, log="ctrl-c")
     out = tmp_path / "ctrl-c.out"
     study = functools.cache(lambda: study_for(tmp_path, same_study, monkeypatch))
     wait_for(lambda: running_trials(study, {out: worker}), "its trial", tries=3000)
