@@ -75,3 +75,15 @@ def test_latest_without_a_run_is_one_line_naming_the_runs_folder(command, tmp_pa
                   if "experiment" in d]  # fmt: skip
     end = command(f"litlab-{tool}", "ckpt_path=latest", *more)
     assert f" no run in {tmp_path / 'logs' / default / 'runs'} has " in end.code
+
+
+@pytest.mark.parametrize("tool", ["eval", "predict", "export"])
+def test_experiment_with_another_ckpt_path_is_refused_not_ignored(command, tmp_path, tool):
+    """A run dir brings its own experiment: experiment= beside it was accepted and ignored."""
+    for given in ([f"ckpt_path={tmp_path}"], []):
+        end = command(f"litlab-{tool}", "experiment=linear", *given)
+        assert end.code == (
+            "litlab: error: experiment=linear is read with ckpt_path=latest only (the newest "
+            "run of that experiment); a run dir or checkpoint brings its own: drop it, or add "
+            "ckpt_path=latest."
+        )

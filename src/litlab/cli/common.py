@@ -209,11 +209,24 @@ def experiment_as_key(argv: list[str]) -> list[str]:
     """``argv`` of litlab-eval, -predict or -export, with ``experiment=<name>`` (the experiment
     whose newest run ``ckpt_path=latest`` takes) passed on as ``experiment_name=<name>``: Hydra
     reads ``experiment=`` as the config group litlab-train composes, and these commands, which
-    take their model and data from the run, refuse that group."""
+    take their model and data from the run, refuse that group. Only ``latest`` reads it: with
+    any other ``ckpt_path`` (or none) it is refused in one line, not ignored."""
+    pairs = [arg.partition("=") for arg in argv]
+    named = [f"{k}={v}" for k, eq, v in pairs if eq and k.lstrip("+") in EXPERIMENT_KEYS]
+    latest = any(k.lstrip("+") == "ckpt_path" and v.strip("'\"") == LATEST for k, _, v in pairs)
+    if named and not latest:
+        sys.exit(
+            f"litlab: error: {named[0]} is read with ckpt_path={LATEST} only (the newest run of "
+            "that experiment); a run dir or checkpoint brings its own: drop it, or add "
+            f"ckpt_path={LATEST}."
+        )
     return [
         "experiment_name=" + arg.partition("=")[2] if arg.startswith("experiment=") else arg
         for arg in argv
     ]
+
+
+EXPERIMENT_KEYS = ("experiment", "experiment_name")
 
 
 def path_override(key: str, path: str | Path) -> str:
