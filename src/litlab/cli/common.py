@@ -338,9 +338,8 @@ def run_command(
 ):
     """``work(cfg)`` for a command that needs a trained run (``ckpt_path``; ``latest``: the
     newest of ``experiment=``) and writes ``output`` (checked first: a folder it cannot write
-    to is refused before any work). It
-    gets its own run dir, removed again when nothing was written there: refused, or output
-    written elsewhere."""
+    to is refused before any work). It gets its own run dir, removed again when nothing was
+    written there: refused, or output written elsewhere."""
     tidy = lambda: discard_empty_run_dir(cfg, own_dir=True)  # noqa: E731
     with user_errors(on_error=tidy):
         if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
